@@ -1,0 +1,3 @@
+/* placeholder */
+int bench_placeholder(void);
+int bench_placeholder(void) { return 0; }
