@@ -15,6 +15,7 @@
 #define ATOLL_ATOMIC_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <atoll/arch.h>
 #include <atoll/compiler.h>
@@ -52,6 +53,7 @@
 /* Full fence: orders earlier stores before later loads (the one reordering
  * x86 allows). Needed for "publish flag, then check the other side's flag"
  * (Dekker-style) handshakes such as park/wake. */
+#ifndef ATOLL_TSAN
 static ALWAYS_INLINE void fence_seq_cst(void)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -66,6 +68,28 @@ static ALWAYS_INLINE void fence_release(void)
 {
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
+#else
+/* GCC's TSan rejects fences (it cannot model them). A seq_cst
+ * read-modify-write is a full barrier on the hardware (x86: any locked
+ * instruction; arm64: the ldaxr/stlxr pair plus dmb GCC emits for it), so
+ * TSan builds keep the same ordering. */
+static uint64_t atomic__fence_word;
+
+static ALWAYS_INLINE void fence_seq_cst(void)
+{
+	__atomic_fetch_add(&atomic__fence_word, 0, __ATOMIC_SEQ_CST);
+}
+
+static ALWAYS_INLINE void fence_acquire(void)
+{
+	fence_seq_cst();
+}
+
+static ALWAYS_INLINE void fence_release(void)
+{
+	fence_seq_cst();
+}
+#endif
 
 /* Stops the compiler, not the CPU, from moving memory accesses across it. */
 static ALWAYS_INLINE void compiler_barrier(void)
