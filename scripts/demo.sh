@@ -7,4 +7,4 @@ scripts/deps.sh
 dir=build/release
 [ -f "$dir/build.ninja" ] || meson setup "$dir" -Dbuildtype=release -Doptimization=2 >/dev/null
 ninja -C "$dir" >/dev/null
-exec "$dir/examples/base-demo"
+exec "$dir/examples/atoll-demo"

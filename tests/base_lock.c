@@ -29,6 +29,8 @@ static void *spin_waiter(void *arg)
 
 	store_relaxed(&waiter_state, 1);
 	spin_lock(l);
+	CHECK(spin_lock_held(l));
+	CHECK(!spin_trylock(l));
 	store_relaxed(&waiter_state, 2);
 	spin_unlock(l);
 	return NULL;
@@ -37,10 +39,12 @@ static void *spin_waiter(void *arg)
 static void *mcs_waiter(void *arg)
 {
 	struct mcs_lock *l = arg;
-	struct mcs_node node;
+	struct mcs_node node, other;
 
 	store_relaxed(&waiter_state, 1);
 	mcs_lock(l, &node);
+	CHECK(mcs_lock_held(l));
+	CHECK(!mcs_trylock(l, &other));
 	store_relaxed(&waiter_state, 2);
 	mcs_unlock(l, &node);
 	return NULL;
