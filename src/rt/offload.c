@@ -1,11 +1,22 @@
-/* offload.c - a small pool of kernel threads for calls io_uring cannot make.
+/* offload.c - a pool of kernel threads for calls io_uring cannot make.
  *
  * The calling uthread blocks; a worker runs the function (blocking in the
  * kernel if it must) and then makes the uthread runnable again through the
  * 2LS, from outside the runtime, which kicks the uthread's vcore if it is
- * parked. Workers start on first use (OFFLOAD_WORKERS of them) and stop at
- * shutdown. The queue is a mutex and condition variable: workers are plain
+ * parked. The queue is a mutex and condition variable: workers are plain
  * threads that may sleep, unlike vcores.
+ *
+ * Workers start on demand: a job that finds no idle worker starts one, up
+ * to OFFLOAD_MAX_WORKERS. A fixed small pool would deadlock as soon as its
+ * workers all block on something (a pipe read) that a queued job would
+ * provide (the write). They stay until shutdown.
+ *
+ * Shutdown (rt_main's teardown) may find workers still inside a function
+ * whose uthread is abandoned, possibly blocked for good. It bumps the pool's
+ * generation, joins the idle workers and detaches the busy ones; a worker
+ * whose function returns after that drops the result and exits. Results are
+ * delivered (sc->done) under the pool lock, so once offload_shutdown() has
+ * returned no worker touches a uthread, a stack or the runtime again.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,7 +26,7 @@
 
 #include "internal.h"
 
-#define OFFLOAD_WORKERS 4
+#define OFFLOAD_MAX_WORKERS 64
 
 struct offload_job {
 	struct snode link;
@@ -24,42 +35,79 @@ struct offload_job {
 	struct syscall *sc;     /* completed with fn's result */
 };
 
+struct offload_worker {
+	pthread_t thread;
+	bool busy;              /* running a job */
+};
+
 static struct {
 	pthread_mutex_t lock;   /* protects everything below */
-	pthread_cond_t cond;
+	pthread_cond_t cond;    /* a job was queued, or shutdown */
 	struct squeue jobs;
-	pthread_t threads[OFFLOAD_WORKERS];
-	unsigned nr_threads;
-	bool stopping;
+	struct offload_worker workers[OFFLOAD_MAX_WORKERS];
+	unsigned nr_workers;
+	unsigned nr_idle;       /* workers waiting on cond */
+	unsigned gen;           /* bumped by each shutdown */
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
-static void *offload_worker(void *unused)
+static void *offload_worker(void *p)
 {
-	(void)unused;
+	/* Index and generation packed into the pointer (see
+	 * offload_spawn_locked): nothing to free if the thread cannot
+	 * start. */
+	uintptr_t v = (uintptr_t)p;
+	unsigned idx = (unsigned)(v & 0xffu), gen = (unsigned)(v >> 8);
+
 	pthread_mutex_lock(&pool.lock);
-	for (;;) {
+	while (pool.gen == gen) {
 		struct snode *n = squeue_pop(&pool.jobs);
 		struct offload_job *job;
+		long res;
 
 		if (!n) {
-			if (pool.stopping)
-				break;
+			pool.nr_idle++;
 			pthread_cond_wait(&pool.cond, &pool.lock);
+			if (pool.gen != gen)
+				break; /* shutdown reset the counts */
+			pool.nr_idle--;
 			continue;
 		}
+		pool.workers[idx].busy = true;
 		pthread_mutex_unlock(&pool.lock);
 		job = container_of(n, struct offload_job, link);
-		job->sc->result = job->fn(job->arg);
-		job->sc->done(job->sc);
-		free(job);
+		res = job->fn(job->arg);
 		pthread_mutex_lock(&pool.lock);
+		if (pool.gen == gen) {
+			pool.workers[idx].busy = false;
+			job->sc->result = res;
+			job->sc->done(job->sc);
+		}
+		/* else: the caller was abandoned at shutdown; so is res. */
+		free(job);
 	}
 	pthread_mutex_unlock(&pool.lock);
 	return NULL;
 }
 
+/* Start a worker; pool.lock held. 0 or -errno. */
+static int offload_spawn_locked(void)
+{
+	unsigned idx = pool.nr_workers;
+	uintptr_t v = ((uintptr_t)pool.gen << 8) | idx;
+	int err;
+
+	err = pthread_create(&pool.workers[idx].thread, NULL, offload_worker,
+			     (void *)v);
+	if (err)
+		return -err;
+	pool.workers[idx].busy = false;
+	pool.nr_workers++;
+	return 0;
+}
+
 /* Queue fn(arg) for a worker; sc->done(sc) runs on the worker when fn has
- * returned, with sc->result = fn's result. */
+ * returned, with sc->result = fn's result. 0, or -ENOMEM / -EAGAIN when no
+ * worker can be had. */
 int offload_submit(long (*fn)(void *), void *arg, struct syscall *sc)
 {
 	struct offload_job *job = malloc(sizeof(*job));
@@ -71,12 +119,12 @@ int offload_submit(long (*fn)(void *), void *arg, struct syscall *sc)
 	job->arg = arg;
 	job->sc = sc;
 	pthread_mutex_lock(&pool.lock);
-	if (pool.nr_threads < OFFLOAD_WORKERS && pool.jobs.len >= pool.nr_threads) {
-		err = -pthread_create(&pool.threads[pool.nr_threads], NULL,
-				      offload_worker, NULL);
-		if (!err)
-			pool.nr_threads++;
-		else if (pool.nr_threads)
+	/* Each idle worker will take one queued job; start another if none
+	 * is left for this one. */
+	if (pool.jobs.len >= pool.nr_idle &&
+	    pool.nr_workers < OFFLOAD_MAX_WORKERS) {
+		err = offload_spawn_locked();
+		if (err && pool.nr_workers)
 			err = 0; /* the running workers will get to it */
 	}
 	if (!err) {
@@ -91,22 +139,26 @@ int offload_submit(long (*fn)(void *), void *arg, struct syscall *sc)
 
 void offload_shutdown(void)
 {
-	unsigned n;
+	pthread_t idle[OFFLOAD_MAX_WORKERS];
+	unsigned n = 0;
 
 	pthread_mutex_lock(&pool.lock);
-	pool.stopping = true;
-	n = pool.nr_threads;
+	pool.gen++;
+	for (unsigned i = 0; i < pool.nr_workers; i++) {
+		if (pool.workers[i].busy)
+			pthread_detach(pool.workers[i].thread);
+		else
+			idle[n++] = pool.workers[i].thread;
+	}
+	/* Jobs not started belong to abandoned uthreads. */
+	for (struct snode *s; (s = squeue_pop(&pool.jobs));)
+		free(container_of(s, struct offload_job, link));
+	pool.nr_workers = 0;
+	pool.nr_idle = 0;
 	pthread_cond_broadcast(&pool.cond);
 	pthread_mutex_unlock(&pool.lock);
 	for (unsigned i = 0; i < n; i++)
-		pthread_join(pool.threads[i], NULL);
-	pthread_mutex_lock(&pool.lock);
-	/* Jobs left behind belong to abandoned uthreads. */
-	for (struct snode *s; (s = squeue_pop(&pool.jobs));)
-		free(container_of(s, struct offload_job, link));
-	pool.nr_threads = 0;
-	pool.stopping = false;
-	pthread_mutex_unlock(&pool.lock);
+		pthread_join(idle[i], NULL);
 }
 
 static void offload_wake(struct syscall *sc)

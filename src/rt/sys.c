@@ -5,16 +5,26 @@
  * SQE on that vcore's ring, so the request cannot complete, and wake the
  * uthread, before the uthread is off its stack. Submission is batched: the
  * vcore flushes when it has nothing to run, before parking, when SYS_BATCH
- * requests are waiting, or after SYS_FLUSH_SWITCHES switches with any
- * waiting, which bounds the delay a busy vcore adds. Completions are reaped
- * by the ring's vcore between switches and in its loop; done() runs there.
+ * requests are waiting, after SYS_FLUSH_SWITCHES switches with any
+ * waiting, or when its run queue is empty (sys_maybe_flush), which bounds
+ * the delay a busy vcore adds and lets a uthread that polls for a raw
+ * completion with uthread_yield() see it. Completions are reaped by the
+ * ring's vcore between switches, in its loop and after each park; done()
+ * runs there.
  *
  * Each ring also carries a read on the vcore's eventfd, so a parked vcore
  * (blocked in io_uring_enter) wakes for a completion, a timer (the wait's
- * timeout) or another thread's kick alike.
+ * timeout) or another thread's kick alike. The read's completion is reaped
+ * after every park, so the read is re-armed before the next one (a CQE
+ * left in the ring would make every later park return at once).
  *
- * Without io_uring (ring setup refused), requests run as plain blocking
- * calls on the offload pool and parking waits in poll() on the eventfd.
+ * What the ring cannot take (io_uring refused, reads and writes at the
+ * current file position on kernels without IORING_FEAT_RW_CUR_POS, a full
+ * SQ that will not drain) runs as a plain blocking call on the offload
+ * pool. A uthread's call is then woken by the worker directly; a raw
+ * request's done() must run on its vcore, so the worker pushes it on the
+ * vcore's offload_done stack and kicks the vcore, which completes it in
+ * sys_reap(). Without io_uring, parking waits in poll() on the eventfd.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,9 +42,29 @@
 
 #define SYS_BATCH 16u
 #define SYS_WAKE_TAG 1ull       /* user_data of the eventfd read */
-#define SC_OFFLOADED 1u         /* flags_: runs on the offload pool */
+/* The kernel caps one read or write at MAX_RW_COUNT (INT_MAX rounded down
+ * to a page): a longer request is a short transfer anyway, and a length
+ * passed on to the SQE's 32-bit field must not wrap (4 GiB would read as 0,
+ * which looks like end of file). */
+#define SYS_MAX_RW 0x7ffff000u
+/* How long a park may sleep when its wake-up read could not be armed (SQ
+ * full): kicks are then noticed by polling at this period. */
+#define SYS_PARK_UNARMED_NS (1000ull * 1000ull)
+
+/* flags_ of a struct syscall */
+#define SC_OFFLOADED 1u         /* runs on the offload pool */
+#define SC_DIRECT 2u            /* offloaded; done() may run on the worker */
+#define SC_VCORE_SHIFT 16       /* raw offloaded: the submitting vcore's id */
+
+/* A raw request on the offload pool keeps its owner's done() in ts_[0]
+ * and links into its vcore's offload_done stack through ts_[1]. */
+#define SC_SAVED_DONE 0
+#define SC_LINK 1
 
 static int ring_refused;        /* io_uring unavailable in this process */
+/* Whether rings take offset -1 as "the current position"; written before
+ * the vcore threads start (sys_vcore_init runs in rt_main). */
+static bool ring_cur_pos;
 
 int sys_uses_io_uring(void)
 {
@@ -45,12 +75,28 @@ int sys_uses_io_uring(void)
 
 int sys_vcore_init(struct vcore *vc)
 {
+	struct io_uring_params p;
 	int err;
 
-	vc->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	vc->offload_done = NULL;
+	/* A blocking eventfd: on kernels whose eventfd lacks FMODE_NOWAIT,
+	 * io_uring completes a read of an O_NONBLOCK one at once with
+	 * -EAGAIN instead of waiting, and a park would never sleep. Only the
+	 * owner reads it, after the ring or poll() said it is readable. */
+	vc->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (vc->wake_fd < 0)
 		return -errno;
-	err = io_uring_queue_init(rt.ring_entries, &vc->ring, 0);
+	/* A CQ deeper than twice the SQ: one entry per uthread blocked on
+	 * this vcore, and a connection server has many. The kernel keeps
+	 * what overflows (IORING_FEAT_NODROP), at a cost. */
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE;
+	p.cq_entries = rt.ring_entries * 8 > 4096 ? rt.ring_entries * 8 : 4096;
+	err = io_uring_queue_init_params(rt.ring_entries, &vc->ring, &p);
+	if (err == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		err = io_uring_queue_init_params(rt.ring_entries, &vc->ring, &p);
+	}
 	if (err) {
 		if (!xchg_acq_rel(&ring_refused, 1))
 			LOG_WARN("io_uring is unavailable (%s); system calls "
@@ -59,6 +105,7 @@ int sys_vcore_init(struct vcore *vc)
 		vc->ring_ok = false;
 		return 0;
 	}
+	ring_cur_pos = p.features & IORING_FEAT_RW_CUR_POS;
 	vc->ring_ok = true;
 	return 0;
 }
@@ -68,23 +115,31 @@ void sys_vcore_fini(struct vcore *vc)
 	if (vc->ring_ok)
 		io_uring_queue_exit(&vc->ring);
 	vc->ring_ok = false;
+	vc->sq_unsubmitted = 0;
+	vc->inflight = 0;
+	vc->wake_armed = false;
+	/* Raw requests the pool finished after the last reap belong to
+	 * abandoned callers: dropped, as in-flight ring requests are. */
+	store_relaxed(&vc->offload_done, NULL);
 	if (vc->wake_fd >= 0)
 		close(vc->wake_fd);
 	vc->wake_fd = -1;
 }
 
+/* Hand the SQ to the kernel. On failure (-EAGAIN/-EBUSY: the kernel is
+ * short of memory or holds overflowed completions) the entries stay
+ * queued; the next reap makes room and the next flush retries. */
+static void ring_submit(struct vcore *vc)
+{
+	vc->flush_mark = vc->stats.switches;
+	io_uring_submit(&vc->ring);
+	vc->sq_unsubmitted = io_uring_sq_ready(&vc->ring);
+}
+
 void sys_flush(struct vcore *vc)
 {
-	int r;
-
-	if (!vc->sq_unsubmitted)
-		return;
-	vc->flush_mark = vc->stats.switches;
-	r = io_uring_submit(&vc->ring);
-	if (r >= 0)
-		vc->sq_unsubmitted = 0;
-	/* -EAGAIN/-EBUSY: the kernel is short of resources or the CQ is
-	 * full; the next reap makes room and the next flush retries. */
+	if (vc->sq_unsubmitted)
+		ring_submit(vc);
 }
 
 static void sys_complete(struct syscall *sc, int64_t res)
@@ -93,16 +148,49 @@ static void sys_complete(struct syscall *sc, int64_t res)
 	sc->done(sc);
 }
 
+/* Complete the raw requests the offload pool finished for vc, oldest
+ * first. Owner only. */
+static unsigned reap_offloaded(struct vcore *vc)
+{
+	/* Acquire: pairs with the release CAS in offload_raw_done; the
+	 * results the workers stored are visible. */
+	struct syscall *sc = xchg_acquire(&vc->offload_done, NULL);
+	struct syscall *fifo = NULL;
+	unsigned n = 0;
+
+	while (sc) {    /* the stack is newest first: reverse it */
+		struct syscall *next = (void *)(uintptr_t)sc->ts_[SC_LINK];
+
+		sc->ts_[SC_LINK] = (uint64_t)(uintptr_t)fifo;
+		fifo = sc;
+		sc = next;
+	}
+	while (fifo) {
+		sc = fifo;
+		fifo = (void *)(uintptr_t)sc->ts_[SC_LINK];
+		sc->done = (void (*)(struct syscall *))(uintptr_t)
+			sc->ts_[SC_SAVED_DONE];
+		sc->flags_ = 0;
+		vc->inflight--;
+		n++;
+		sc->done(sc);
+	}
+	return n;
+}
+
 unsigned sys_reap(struct vcore *vc)
 {
 	struct io_uring_cqe *cqe;
 	unsigned n = 0;
 
+	if (load_relaxed(&vc->offload_done))
+		n += reap_offloaded(vc);
 	if (!vc->ring_ok)
-		return 0;
+		return n;
 	while (io_uring_peek_cqe(&vc->ring, &cqe) == 0) {
 		uint64_t tag = cqe->user_data;
 		int64_t res = cqe->res;
+		struct syscall *sc;
 
 		/* Consume before calling out: done() may queue new SQEs. */
 		io_uring_cqe_seen(&vc->ring, cqe);
@@ -112,7 +200,11 @@ unsigned sys_reap(struct vcore *vc)
 			continue;
 		}
 		vc->inflight--;
-		sys_complete((struct syscall *)(uintptr_t)tag, res);
+		sc = (struct syscall *)(uintptr_t)tag;
+		/* An expired timeout is the success of SYS_OP_TIMEOUT. */
+		if (sc->op == SYS_OP_TIMEOUT && res == -ETIME)
+			res = 0;
+		sys_complete(sc, res);
 	}
 	return n;
 }
@@ -123,8 +215,7 @@ static struct io_uring_sqe *sqe_get(struct vcore *vc)
 
 	if (!sqe) {
 		/* SQ full: push what is queued to the kernel and retry. */
-		vc->sq_unsubmitted = 1;
-		sys_flush(vc);
+		ring_submit(vc);
 		sqe = io_uring_get_sqe(&vc->ring);
 	}
 	if (sqe)
@@ -134,20 +225,30 @@ static struct io_uring_sqe *sqe_get(struct vcore *vc)
 
 void sys_park(struct vcore *vc, uint64_t timeout_ns)
 {
-	struct __kernel_timespec ts = {
-		.tv_sec = (long long)(timeout_ns / NSEC_PER_SEC),
-		.tv_nsec = (long long)(timeout_ns % NSEC_PER_SEC),
-	};
+	struct __kernel_timespec ts;
 	struct io_uring_cqe *cqe;
 
+	/* vcore_park() has published parked = 1 and issued its full fence:
+	 * a worker that pushed a raw completion without seeing parked did
+	 * so before the fence, and we see its push here. */
+	if (load_relaxed(&vc->offload_done)) {
+		sys_reap(vc);
+		return;
+	}
 	if (!vc->ring_ok) {
 		struct pollfd p = { .fd = vc->wake_fd, .events = POLLIN };
 		uint64_t v;
+		ssize_t r;
 		int ms = timeout_ns == UINT64_MAX ? -1
+			: timeout_ns >= (uint64_t)INT32_MAX * NSEC_PER_MSEC
+			? INT32_MAX
 			: (int)((timeout_ns + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC);
 
-		if (poll(&p, 1, ms) > 0 && read(vc->wake_fd, &v, sizeof(v)) < 0)
-			return;
+		if (poll(&p, 1, ms) > 0 && (p.revents & POLLIN)) {
+			r = read(vc->wake_fd, &v, sizeof(v));
+			(void)r; /* consumed the kicks; nothing else to do */
+		}
+		sys_reap(vc);
 		return;
 	}
 	if (!vc->wake_armed) {
@@ -158,12 +259,21 @@ void sys_park(struct vcore *vc, uint64_t timeout_ns)
 					   sizeof(vc->wake_buf), 0);
 			io_uring_sqe_set_data64(sqe, SYS_WAKE_TAG);
 			vc->wake_armed = true;
+		} else if (timeout_ns > SYS_PARK_UNARMED_NS) {
+			timeout_ns = SYS_PARK_UNARMED_NS;
 		}
 	}
+	ts.tv_sec = (long long)(timeout_ns / NSEC_PER_SEC);
+	ts.tv_nsec = (long long)(timeout_ns % NSEC_PER_SEC);
+	vc->flush_mark = vc->stats.switches;
 	io_uring_submit_and_wait_timeout(&vc->ring, &cqe, 1,
 					 timeout_ns == UINT64_MAX ? NULL : &ts,
 					 NULL);
-	vc->sq_unsubmitted = 0;
+	vc->sq_unsubmitted = io_uring_sq_ready(&vc->ring);
+	/* Consume what woke us, the eventfd read included, so it is
+	 * re-armed before the next park (and an unreaped CQE cannot make
+	 * parks return at once). */
+	sys_reap(vc);
 }
 
 /* ---- blocking calls on any thread (fallback and outside the runtime) --- */
@@ -180,16 +290,21 @@ static int64_t sys_exec_sync(struct syscall *sc)
 	case SYS_OP_PREAD: r = pread(sc->fd, p, n, (off_t)sc->arg[2]); break;
 	case SYS_OP_PWRITE: r = pwrite(sc->fd, p, n, (off_t)sc->arg[2]); break;
 	case SYS_OP_READV:
-		r = (int64_t)sc->arg[2] < 0 ? readv(sc->fd, p, (int)n)
+		r = (int64_t)sc->arg[2] == -1 ? readv(sc->fd, p, (int)n)
 			: preadv(sc->fd, p, (int)n, (off_t)sc->arg[2]);
 		break;
 	case SYS_OP_WRITEV:
-		r = (int64_t)sc->arg[2] < 0 ? writev(sc->fd, p, (int)n)
+		r = (int64_t)sc->arg[2] == -1 ? writev(sc->fd, p, (int)n)
 			: pwritev(sc->fd, p, (int)n, (off_t)sc->arg[2]);
 		break;
-	case SYS_OP_OPENAT: r = openat(sc->fd, p, (int)n, (mode_t)sc->arg[2]); break;
+	case SYS_OP_OPENAT:
+		r = openat(sc->fd, p, (int)n, (mode_t)sc->arg[2]);
+		break;
 	case SYS_OP_CLOSE: r = close(sc->fd); break;
-	case SYS_OP_FSYNC: r = n ? fdatasync(sc->fd) : fsync(sc->fd); break;
+	case SYS_OP_FSYNC:
+		r = sc->arg[0] & IORING_FSYNC_DATASYNC ? fdatasync(sc->fd)
+						      : fsync(sc->fd);
+		break;
 	case SYS_OP_ACCEPT:
 		r = accept4(sc->fd, p, (socklen_t *)(uintptr_t)sc->arg[1],
 			    (int)sc->arg[2]);
@@ -202,17 +317,29 @@ static int64_t sys_exec_sync(struct syscall *sc)
 	case SYS_OP_POLL: {
 		struct pollfd pfd = { .fd = sc->fd, .events = (short)sc->arg[0] };
 
+		/* poll() ignores a negative descriptor and would wait
+		 * forever; the ring answers -EBADF, and so do we. */
+		if (sc->fd < 0)
+			return -EBADF;
 		r = poll(&pfd, 1, -1);
 		if (r > 0)
 			r = pfd.revents;
+		/* As io_uring's poll answers a bad descriptor. */
+		if (r > 0 && (r & POLLNVAL))
+			return -EBADF;
 		break;
 	}
 	case SYS_OP_TIMEOUT: {
 		struct timespec ts = { (time_t)(sc->arg[0] / NSEC_PER_SEC),
 				       (long)(sc->arg[0] % NSEC_PER_SEC) };
+		int e;
 
-		r = nanosleep(&ts, NULL);
-		break;
+		/* The whole interval, as a ring timeout: resume after a
+		 * signal handler with what is left. */
+		while ((e = clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts)) ==
+		       EINTR)
+			;
+		return -e;
 	}
 	default:
 		return -EINVAL;
@@ -222,35 +349,54 @@ static int64_t sys_exec_sync(struct syscall *sc)
 
 /* ---- io_uring submission ------------------------------------------------ */
 
+static unsigned rw_len(uint64_t len)
+{
+	return len > SYS_MAX_RW ? SYS_MAX_RW : (unsigned)len;
+}
+
 static void sqe_prep(struct io_uring_sqe *sqe, struct syscall *sc)
 {
 	void *p = (void *)(uintptr_t)sc->arg[0];
-	unsigned n = (unsigned)sc->arg[1];
+	unsigned n = rw_len(sc->arg[1]);
 
 	switch (sc->op) {
 	case SYS_OP_READ: io_uring_prep_read(sqe, sc->fd, p, n, (uint64_t)-1); break;
 	case SYS_OP_WRITE: io_uring_prep_write(sqe, sc->fd, p, n, (uint64_t)-1); break;
 	case SYS_OP_PREAD: io_uring_prep_read(sqe, sc->fd, p, n, sc->arg[2]); break;
 	case SYS_OP_PWRITE: io_uring_prep_write(sqe, sc->fd, p, n, sc->arg[2]); break;
-	case SYS_OP_READV: io_uring_prep_readv(sqe, sc->fd, p, n, sc->arg[2]); break;
-	case SYS_OP_WRITEV: io_uring_prep_writev(sqe, sc->fd, p, n, sc->arg[2]); break;
+	case SYS_OP_READV:
+		io_uring_prep_readv(sqe, sc->fd, p, (unsigned)sc->arg[1],
+				    sc->arg[2]);
+		break;
+	case SYS_OP_WRITEV:
+		io_uring_prep_writev(sqe, sc->fd, p, (unsigned)sc->arg[1],
+				     sc->arg[2]);
+		break;
 	case SYS_OP_OPENAT:
-		io_uring_prep_openat(sqe, sc->fd, p, (int)n, (mode_t)sc->arg[2]);
+		io_uring_prep_openat(sqe, sc->fd, p, (int)sc->arg[1],
+				     (mode_t)sc->arg[2]);
 		break;
 	case SYS_OP_CLOSE: io_uring_prep_close(sqe, sc->fd); break;
-	case SYS_OP_FSYNC: io_uring_prep_fsync(sqe, sc->fd, n); break;
+	case SYS_OP_FSYNC:
+		io_uring_prep_fsync(sqe, sc->fd,
+				    (unsigned)sc->arg[0] & IORING_FSYNC_DATASYNC);
+		break;
 	case SYS_OP_ACCEPT:
 		io_uring_prep_accept(sqe, sc->fd, p,
 				     (socklen_t *)(uintptr_t)sc->arg[1],
 				     (int)sc->arg[2]);
 		break;
 	case SYS_OP_CONNECT:
-		io_uring_prep_connect(sqe, sc->fd, p, (socklen_t)n);
+		io_uring_prep_connect(sqe, sc->fd, p, (socklen_t)sc->arg[1]);
 		break;
 	case SYS_OP_RECV: io_uring_prep_recv(sqe, sc->fd, p, n, (int)sc->arg[2]); break;
 	case SYS_OP_SEND: io_uring_prep_send(sqe, sc->fd, p, n, (int)sc->arg[2]); break;
-	case SYS_OP_RECVMSG: io_uring_prep_recvmsg(sqe, sc->fd, p, n); break;
-	case SYS_OP_SENDMSG: io_uring_prep_sendmsg(sqe, sc->fd, p, n); break;
+	case SYS_OP_RECVMSG:
+		io_uring_prep_recvmsg(sqe, sc->fd, p, (unsigned)sc->arg[1]);
+		break;
+	case SYS_OP_SENDMSG:
+		io_uring_prep_sendmsg(sqe, sc->fd, p, (unsigned)sc->arg[1]);
+		break;
 	case SYS_OP_POLL:
 		io_uring_prep_poll_add(sqe, sc->fd, (unsigned)sc->arg[0]);
 		break;
@@ -266,29 +412,98 @@ static void sqe_prep(struct io_uring_sqe *sqe, struct syscall *sc)
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)sc);
 }
 
+/* Whether the ring cannot make this call: a read or write at the current
+ * position (offset -1) needs IORING_FEAT_RW_CUR_POS (Linux 5.6); before
+ * it, -1 is taken as an offset. */
+static bool ring_cannot(const struct syscall *sc)
+{
+	switch (sc->op) {
+	case SYS_OP_READ:
+	case SYS_OP_WRITE:
+		return !ring_cur_pos;
+	case SYS_OP_READV:
+	case SYS_OP_WRITEV:
+		return !ring_cur_pos && (int64_t)sc->arg[2] == -1;
+	default:
+		return false;
+	}
+}
+
 static long offload_sync(void *arg)
 {
 	return (long)sys_exec_sync(arg);
 }
 
-int sys_submit(struct syscall *sc)
+/* On the offload worker: hand a finished raw request back to the vcore
+ * that submitted it, whose sys_reap() runs its done(). */
+static void offload_raw_done(struct syscall *sc)
 {
-	struct vcore *vc = vcore_self();
+	struct vcore *vc = vcore_get(sc->flags_ >> SC_VCORE_SHIFT);
+	struct syscall *head = load_relaxed(&vc->offload_done);
+
+	do
+		sc->ts_[SC_LINK] = (uint64_t)(uintptr_t)head;
+	/* Release: sc->result and the worker's writes, for reap_offloaded's
+	 * acquire. */
+	while (!cas_release(&vc->offload_done, &head, sc));
+	/* Its full fence pairs with vcore_park's: see sys_park. */
+	vcore_kick(vc);
+}
+
+static int submit_offloaded(struct vcore *vc, struct syscall *sc, bool direct)
+{
+	int err;
+
+	if (direct) {
+		sc->flags_ = SC_OFFLOADED | SC_DIRECT;
+		return offload_submit(offload_sync, sc, sc);
+	}
+	sc->flags_ = SC_OFFLOADED | (vc->id << SC_VCORE_SHIFT);
+	sc->ts_[SC_SAVED_DONE] = (uint64_t)(uintptr_t)sc->done;
+	sc->done = offload_raw_done;
+	err = offload_submit(offload_sync, sc, sc);
+	if (err) {
+		sc->done = (void (*)(struct syscall *))(uintptr_t)
+			sc->ts_[SC_SAVED_DONE];
+		sc->flags_ = 0;
+		return err;
+	}
+	/* Owner only, like the completion that undoes it (sys_reap). */
+	vc->inflight++;
+	return 0;
+}
+
+/* Queue sc on vc. direct: done() may run on an offload worker (it only
+ * makes a uthread runnable, which any thread may do). */
+static int submit_on(struct vcore *vc, struct syscall *sc, bool direct)
+{
 	struct io_uring_sqe *sqe;
 
 	if ((unsigned)sc->op >= SYS_OP_COUNT || !sc->done)
 		return -EINVAL;
-	if (!vc)
-		return -EPERM;
-	if (!vc->ring_ok || !(sqe = sqe_get(vc))) {
-		sc->flags_ |= SC_OFFLOADED;
-		return offload_submit(offload_sync, sc, sc);
-	}
+	/* A negative offset would read as "the current position". */
+	if ((sc->op == SYS_OP_PREAD || sc->op == SYS_OP_PWRITE) &&
+	    (int64_t)sc->arg[2] < 0)
+		return -EINVAL;
+	sc->flags_ = 0;
+	if (!vc->ring_ok || ring_cannot(sc) || !(sqe = sqe_get(vc)))
+		return submit_offloaded(vc, sc, direct);
 	sqe_prep(sqe, sc);
 	vc->inflight++;
 	if (vc->sq_unsubmitted >= SYS_BATCH)
 		sys_flush(vc);
 	return 0;
+}
+
+int sys_submit(struct syscall *sc)
+{
+	struct vcore *vc = vcore_self();
+
+	if ((unsigned)sc->op >= SYS_OP_COUNT || !sc->done)
+		return -EINVAL;
+	if (!vc)
+		return -EPERM;
+	return submit_on(vc, sc, false);
 }
 
 /* ---- uthread-blocking wrappers ---------------------------------------------- */
@@ -305,7 +520,7 @@ static void post_submit(struct uthread *uth, void *arg)
 
 	if (rt.ops->thread_blockon_sysc)
 		rt.ops->thread_blockon_sysc(uth, sc);
-	err = sys_submit(sc);
+	err = submit_on(vcore_self(), sc, true);
 	if (err)
 		sys_complete(sc, err);
 }
