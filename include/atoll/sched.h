@@ -62,6 +62,9 @@ struct sched_ops {
 	void (*thread_has_blocked)(struct uthread *uth, enum uth_block_reason r);
 	/* uth exited (notification, before its descriptor is released). */
 	void (*thread_exited)(struct uthread *uth);
+	/* Vcore vc enters its loop: when it starts and whenever it is granted
+	 * again after a revocation (per-vcore set-up). On vc, vcore context. */
+	void (*vcore_entry)(unsigned vc);
 	/* Vcore vc must give its core back soon: move its queued uthreads to
 	 * vcores that stay. Called on vc, in vcore context. */
 	void (*preempt_pending)(unsigned vc);

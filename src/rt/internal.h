@@ -39,6 +39,7 @@
 #include "san.h"
 
 struct vcore;
+struct syscall;
 
 /* ---- stacks (stack.c) --------------------------------------------------- */
 
@@ -49,6 +50,7 @@ struct rt_stack {
 	void *map;              /* start of the mapping (the guard page) */
 	size_t map_size;
 	size_t size;            /* usable bytes between guard and header */
+	void *san_fiber;        /* TSan's fiber for code on this stack */
 };
 
 struct rt_stack *stack_get(struct vcore *vc, size_t size);
@@ -155,6 +157,9 @@ void timer_heap_destroy(struct timer_heap *h);
 int timer_arm(struct rt_timer *t, uint64_t deadline, rt_timer_fn fn);
 /* Disarm; true if it was armed (its callback will not run). */
 bool timer_cancel(struct rt_timer *t);
+/* Move every timer armed on `from` to `to` (a vcore giving its core back
+ * must not strand sleepers). 0, or -ENOMEM with some timers left. */
+int timer_migrate(struct vcore *from, struct vcore *to);
 /* Run the expired timers of vc; returns how many ran. */
 unsigned timer_run_expired(struct vcore *vc, uint64_t now);
 
@@ -185,6 +190,9 @@ struct vcore {
 	int wake_fd;                /* eventfd that wakes a parked vcore */
 	uint64_t wake_buf;
 	bool wake_armed;
+	/* Raw requests finished on the offload pool, newest first: pushed by
+	 * workers (release CAS), taken by the owner (acquire xchg). */
+	struct syscall *offload_done;
 
 	struct timer_heap timers;
 
@@ -192,6 +200,12 @@ struct vcore {
 	CACHE_ALIGNED uint32_t parked;  /* 1 while blocked in the kernel */
 	uint32_t granted;               /* may run (grant/revoke seam) */
 	uint64_t revoke_deadline;       /* 0 = none; else pending revoke */
+	uint32_t ev_doorbell;           /* 1: a bound event queue has work */
+
+	/* Event queues bound to this vcore (event.c). */
+	CACHE_ALIGNED struct spinlock evq_lock; /* protects evq_list */
+	struct ev_queue *evq_list;
+	bool ev_draining;               /* owner only: in ev_drain() */
 
 	CACHE_ALIGNED struct spinlock all_lock; /* protects all_list */
 	struct list_head all_list;
@@ -228,6 +242,12 @@ static inline struct vcore *vcore_get(unsigned id)
 	return &rt.vcores[id];
 }
 
+/* Per-vcore counters: written only by their vcore, read by anyone, so
+ * relaxed atomic accesses (no read-modify-write needed). */
+#define STAT_ADD(vc, field, n) \
+	store_relaxed(&(vc)->stats.field, load_relaxed(&(vc)->stats.field) + (n))
+#define STAT_INC(vc, field) STAT_ADD(vc, field, 1)
+
 /* Wake vc if it is parked (any context). */
 void vcore_kick(struct vcore *vc);
 
@@ -236,6 +256,12 @@ static inline bool vcore_takes_work(const struct vcore *vc)
 {
 	return load_relaxed(&vc->granted) && !load_relaxed(&vc->revoke_deadline);
 }
+
+/* ---- event queues (event.c) -------------------------------------------- */
+
+/* Run the handlers of vc's bound queues that have events; called by vc
+ * itself at a scheduling point when vc->ev_doorbell is set. */
+void ev_drain(struct vcore *vc);
 
 /* ---- syscalls (sys.c) --------------------------------------------------- */
 
@@ -250,12 +276,16 @@ void sys_flush(struct vcore *vc);
 void sys_park(struct vcore *vc, uint64_t timeout_ns);
 
 /* Flush if requests have waited SYS_FLUSH_SWITCHES uthread switches: a
- * vcore kept busy by runnable uthreads still submits promptly. */
+ * vcore kept busy by runnable uthreads still submits promptly. Flush too
+ * when nothing else is queued here: there is no batch to wait for, and a
+ * uthread polling with uthread_yield() (which switches nowhere) would
+ * otherwise wait on its own unsubmitted request forever. */
 #define SYS_FLUSH_SWITCHES 8u
 static inline void sys_maybe_flush(struct vcore *vc)
 {
 	if (vc->sq_unsubmitted &&
-	    vc->stats.switches - vc->flush_mark >= SYS_FLUSH_SWITCHES)
+	    (vc->stats.switches - vc->flush_mark >= SYS_FLUSH_SWITCHES ||
+	     !rt.ops->nr_runnable(vc->id)))
 		sys_flush(vc);
 }
 

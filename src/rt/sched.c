@@ -131,7 +131,7 @@ static struct uthread *steal(unsigned id)
 	}
 	if (!first)
 		return NULL;
-	vcore_get(id)->stats.steals += 1 + loot.len;
+	STAT_ADD(vcore_get(id), steals, 1 + loot.len);
 	if (!squeue_empty(&loot)) {
 		struct runq *rq = &runqs[id];
 

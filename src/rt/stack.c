@@ -51,11 +51,13 @@ static struct rt_stack *stack_map(size_t size)
 	st->map = map;
 	st->map_size = map_size;
 	st->size = (size_t)((char *)st - (map + pg));
+	st->san_fiber = san_fiber_create();
 	return st;
 }
 
 static void stack_unmap(struct rt_stack *st)
 {
+	san_fiber_destroy(st->san_fiber);
 	munmap(st->map, st->map_size);
 }
 

@@ -3,7 +3,9 @@
  * A timer is armed on the heap of the vcore that arms it and fired by that
  * vcore: from its loop, between uthread switches, or when its park times
  * out at the earliest deadline. Each heap has its own lock because a timer
- * may be cancelled from another vcore (a uthread woken early that moved).
+ * may be cancelled from another vcore (a uthread woken early that moved),
+ * and because a vcore that gives its core back hands its armed timers to a
+ * vcore that stays (timer_migrate).
  * next_deadline is a copy of the root's deadline, read without the lock as
  * a hint ("is anything due?").
  */
@@ -124,15 +126,62 @@ int timer_arm(struct rt_timer *t, uint64_t deadline, rt_timer_fn fn)
 
 bool timer_cancel(struct rt_timer *t)
 {
-	struct timer_heap *h = &vcore_get(t->vcore)->timers;
-	bool armed;
+	for (;;) {
+		unsigned id = load_acquire(&t->vcore); /* pairs with migrate */
+		struct timer_heap *h = &vcore_get(id)->timers;
+		bool armed;
 
-	spin_lock(&h->lock);
-	armed = t->heap_idx >= 0;
-	if (armed)
-		remove_locked(h, t);
-	spin_unlock(&h->lock);
-	return armed;
+		spin_lock(&h->lock);
+		if (load_relaxed(&t->vcore) != id) {
+			/* Moved to another heap meanwhile: follow it. */
+			spin_unlock(&h->lock);
+			continue;
+		}
+		armed = t->heap_idx >= 0;
+		if (armed)
+			remove_locked(h, t);
+		spin_unlock(&h->lock);
+		return armed;
+	}
+}
+
+int timer_migrate(struct vcore *from, struct vcore *to)
+{
+	struct timer_heap *src = &from->timers, *dst = &to->timers;
+	struct timer_heap *first = from->id < to->id ? src : dst;
+	struct timer_heap *second = first == src ? dst : src;
+	int err = 0;
+
+	if (from == to)
+		return 0;
+	/* Two heap locks at once only here, always in vcore-id order. */
+	spin_lock(&first->lock);
+	spin_lock(&second->lock);
+	while (src->len) {
+		struct rt_timer *t = src->slots[0];
+
+		if (dst->len == dst->cap) {
+			struct rt_timer **s = realloc(dst->slots,
+						      sizeof(*s) * dst->cap * 2);
+
+			if (!s) {
+				err = -ENOMEM;
+				break;
+			}
+			dst->slots = s;
+			dst->cap *= 2;
+		}
+		remove_locked(src, t);
+		/* Release: pairs with timer_cancel's acquire re-check. */
+		store_release(&t->vcore, to->id);
+		dst->slots[dst->len] = t;
+		sift_up_locked(dst, dst->len++);
+	}
+	update_next_locked(dst);
+	spin_unlock(&second->lock);
+	spin_unlock(&first->lock);
+	vcore_kick(to);
+	return err;
 }
 
 unsigned timer_run_expired(struct vcore *vc, uint64_t now)

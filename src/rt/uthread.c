@@ -70,13 +70,13 @@ static void *uth_prepare(struct vcore *vc, struct uthread *to)
 		/* Out of memory for a stack: nothing sane can continue. */
 		BUG_ON(!to->stack);
 		san_ctx_init_fiber(&to->san, stack_lo(to->stack),
-				   to->stack->size);
+				   to->stack->size, to->stack->san_fiber);
 		to->sp = ctx_init(stack_top(to->stack), uth_entry, to);
 	}
 	to->state = UTH_RUNNING;
 	to->last_vcore = vc->id;
 	vc->current = to;
-	vc->stats.runs++;
+	STAT_INC(vc, runs);
 	return to->sp;
 }
 
@@ -96,7 +96,7 @@ static void uth_switch(struct vcore *vc, struct uthread *from,
 		sp = vc->sched_sp;
 		to_san = &vc->san;
 	}
-	vc->stats.switches++;
+	STAT_INC(vc, switches);
 	from->saved_errno = errno_save();
 	san_switch_begin(&from->san, to_san, dying);
 	ctx_switch(&from->sp, sp);
@@ -129,6 +129,8 @@ static struct uthread *uth_next(struct vcore *vc)
 	}
 	if (load_relaxed(&vc->timers.next_deadline) != UINT64_MAX)
 		timer_run_expired(vc, fast_ns());
+	if (load_relaxed(&vc->ev_doorbell))
+		ev_drain(vc);
 	return rt.ops->pick_next(vc->id);
 }
 
@@ -231,7 +233,6 @@ static void uth_free(struct uthread *uth)
 void uth_free_abandoned(struct vcore *vc, struct uthread *uth)
 {
 	if (uth->stack) {
-		san_ctx_destroy_fiber(&uth->san);
 		stack_put(vc, uth->stack);
 	}
 	list_del(&uth->all_link);
@@ -245,7 +246,6 @@ static void post_exit(struct uthread *uth, void *arg)
 	struct vcore *vc = arg;
 	uint32_t old;
 
-	san_ctx_destroy_fiber(&uth->san);
 	stack_put(vc, uth->stack);
 	uth->stack = NULL;
 	if (rt.ops->thread_exited)

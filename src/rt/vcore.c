@@ -71,9 +71,15 @@ int sched_vcore_stats(unsigned id, struct sched_vcore_stats *st)
 {
 	if (id >= rt.nr_vcores || !st)
 		return -EINVAL;
-	/* Counters are written by their owner without atomics; a copy taken
-	 * from another thread may be a few events stale. */
-	memcpy(st, &vcore_get(id)->stats, sizeof(*st));
+	const struct sched_vcore_stats *c = &vcore_get(id)->stats;
+
+	/* Relaxed: counters, not synchronisation; a copy taken from another
+	 * thread may be a few events stale. */
+	st->switches = load_relaxed(&c->switches);
+	st->runs = load_relaxed(&c->runs);
+	st->steals = load_relaxed(&c->steals);
+	st->parks = load_relaxed(&c->parks);
+	st->wakeups = load_relaxed(&c->wakeups);
 	return 0;
 }
 
@@ -111,7 +117,8 @@ void sched_poke_idle_vcore(void)
 /* Whether any vcore could find work to run now. */
 static bool vcore_has_work(struct vcore *vc)
 {
-	if (load_relaxed(&rt.shutdown) || load_relaxed(&vc->revoke_deadline))
+	if (load_relaxed(&rt.shutdown) || load_relaxed(&vc->revoke_deadline) ||
+	    load_relaxed(&vc->ev_doorbell))
 		return true;
 	if (!load_relaxed(&vc->granted))
 		return false;
@@ -140,9 +147,9 @@ static void vcore_park(struct vcore *vc)
 
 			timeout = next > now ? next - now : 0;
 		}
-		vc->stats.parks++;
+		STAT_INC(vc, parks);
 		sys_park(vc, timeout);
-		vc->stats.wakeups++;
+		STAT_INC(vc, wakeups);
 	}
 	fetch_sub_acq_rel(&rt.nr_parked, 1);
 	store_relaxed(&vc->parked, 0);
@@ -225,6 +232,11 @@ static void vcore_give_back(struct vcore *vc)
 	if (xchg_acq_rel(&vc->granted, 0))
 		fetch_sub_acq_rel(&rt.nr_granted, 1);
 	store_release(&vc->revoke_deadline, 0);
+	/* Sleepers and timeouts armed here fire on vcore 0, which is never
+	 * revoked; a parked, ungranted vcore runs no timers. */
+	if (timer_migrate(vc, vcore_get(0)))
+		LOG_ERROR("vcore %u: out of memory moving timers; some "
+			  "sleepers wait until it is granted again", vc->id);
 	/* Anything queued here between the hand-off and the flag going down
 	 * goes too. */
 	if (rt.ops->vcore_preempted)
@@ -245,11 +257,20 @@ void vcore_yield(void)
 static void vcore_loop(struct vcore *vc)
 {
 	struct uthread *uth;
+	bool entered = false;
 
 	vc->idle_since = fast_ns();
 	while (!load_acquire(&rt.shutdown)) { /* pairs with main_trampoline */
+		if (!entered && load_relaxed(&vc->granted)) {
+			entered = true;
+			if (rt.ops->vcore_entry)
+				rt.ops->vcore_entry(vc->id);
+		}
+		if (load_relaxed(&vc->ev_doorbell))
+			ev_drain(vc);
 		if (load_relaxed(&vc->revoke_deadline)) {
 			vcore_give_back(vc);
+			entered = false;
 			continue;
 		}
 		if (!load_relaxed(&vc->granted)) {
@@ -372,12 +393,19 @@ static int vcore_init(struct vcore *vc, unsigned id, int cpu)
 static void vcore_fini(struct vcore *vc)
 {
 	stack_cache_drain(vc);
-	sys_vcore_fini(vc);
 	timer_heap_destroy(&vc->timers);
 }
 
 static void rt_teardown(unsigned nr_init)
 {
+	/* First: after it no offload worker touches a uthread, a stack or a
+	 * vcore (a late completion would wake a freed uthread and kick a
+	 * closed eventfd). */
+	offload_shutdown();
+	/* Then the rings: in-flight requests of abandoned uthreads point into
+	 * their stacks, which must outlive the rings. */
+	for (unsigned i = 0; i < nr_init; i++)
+		sys_vcore_fini(vcore_get(i));
 	/* Abandoned uthreads may sit on any vcore's list; stacks go to the
 	 * cache of the vcore freeing them, so drain caches last. */
 	for (unsigned i = 0; i < nr_init; i++) {
@@ -390,7 +418,6 @@ static void rt_teardown(unsigned nr_init)
 	}
 	for (unsigned i = 0; i < nr_init; i++)
 		vcore_fini(vcore_get(i));
-	offload_shutdown();
 	if (rt.ops)
 		rt.ops->fini();
 	free(rt.vcores);
