@@ -1,0 +1,1120 @@
+/* cell.c - cells: validation, create / resize / destroy / attach, and the
+ * state journal.
+ *
+ * Design note. Every request is checked in full (types, ranges, names,
+ * overlap, admission) against the current table before anything changes;
+ * only then are the cgroups written, and a failure part-way undoes what
+ * was done, so a refused request leaves no trace. The journal
+ * (<state-dir>/cells.json) is rewritten whole after each change: temp
+ * file, fsync, rename, fsync of the directory. Create writes the cgroup
+ * first and the journal second (a crash in between leaves an orphan cgroup
+ * that the next start removes, and the client never saw success); destroy
+ * journals "destroying" first and tears down second (a crash in between is
+ * finished by the next start). Admission: each cell reserves
+ * max(cores held, cores provisioned); the reservations never exceed the
+ * cores this instance manages, so every provision can be honoured.
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atoll/log.h>
+
+void note_add(struct notes *nt, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (nt->n >= NOTES_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(nt->text[nt->n++], sizeof(nt->text[0]), fmt, ap);
+	va_end(ap);
+}
+
+static int fail(struct req_ctx *c, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct req_ctx *c, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->code = code;
+	va_start(ap, fmt);
+	vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+struct cell *cell_find(struct super *s, const char *name)
+{
+	for (int i = 0; i < s->ncells; i++)
+		if (!strcmp(s->cells[i]->name, name))
+			return s->cells[i];
+	return NULL;
+}
+
+static void cell_remove(struct super *s, struct cell *cell)
+{
+	for (int i = 0; i < s->ncells; i++) {
+		if (s->cells[i] == cell) {
+			s->cells[i] = s->cells[--s->ncells];
+			break;
+		}
+	}
+	free(cell);
+}
+
+static int ncores(const cpu_set_t *set)
+{
+	return CPU_COUNT(set);
+}
+
+static int reserved(const struct cell *c)
+{
+	int n = ncores(&c->cpus);
+
+	return c->provision > n ? c->provision : n;
+}
+
+/* ---- request field validation ---- */
+
+static int check_keys(const struct json *req, const char *const *allowed,
+		      struct req_ctx *c)
+{
+	for (size_t i = 0; i < req->len; i++) {
+		bool ok = false;
+
+		for (const char *const *a = allowed; *a; a++)
+			if (!strcmp(req->keys[i], *a))
+				ok = true;
+		if (!ok)
+			return fail(c, PROTO_E_BADREQ,
+				    "unknown field \"%.40s\" in a \"%.20s\" request",
+				    req->keys[i],
+				    json_get(req, "op")->s);
+	}
+	return 0;
+}
+
+bool name_valid(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (len == 0 || len > PROTO_NAME_MAX || !isalnum((unsigned char)n[0]))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)n[i]) && n[i] != '-' && n[i] != '_')
+			return false;
+	return true;
+}
+
+static int get_name(const struct json *req, struct req_ctx *c,
+		    const char **out)
+{
+	const struct json *v = json_get(req, "name");
+
+	if (!v)
+		return fail(c, PROTO_E_BADREQ, "the field \"name\" is missing");
+	if (v->type != JSON_STR)
+		return fail(c, PROTO_E_BADREQ, "the field \"name\" must be a string");
+	if (!name_valid(v->s))
+		return fail(c, PROTO_E_BADREQ,
+			    "cell name \"%.40s\" is invalid: use 1 to %d letters, digits, '-' or '_', starting with a letter or digit",
+			    v->s, PROTO_NAME_MAX);
+	*out = v->s;
+	return 0;
+}
+
+/* An optional integer field in [lo, hi]. */
+static int get_int(const struct json *req, const char *key, int64_t lo,
+		   int64_t hi, struct req_ctx *c, int64_t *out, bool *present)
+{
+	const struct json *v = json_get(req, key);
+
+	*present = false;
+	if (!v)
+		return 0;
+	if (v->type != JSON_NUM || !v->is_int)
+		return fail(c, v->type == JSON_NUM ? PROTO_E_RANGE : PROTO_E_BADREQ,
+			    "the field \"%s\" must be an integer", key);
+	if (v->i < lo || v->i > hi)
+		return fail(c, PROTO_E_RANGE,
+			    "the field \"%s\" is %lld; it must be between %lld and %lld",
+			    key, (long long)v->i, (long long)lo, (long long)hi);
+	*out = v->i;
+	*present = true;
+	return 0;
+}
+
+static int get_str(const struct json *req, const char *key, struct req_ctx *c,
+		   const char **out)
+{
+	const struct json *v = json_get(req, key);
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (v->type != JSON_STR)
+		return fail(c, PROTO_E_BADREQ, "the field \"%s\" must be a string",
+			    key);
+	*out = v->s;
+	return 0;
+}
+
+struct spec {
+	bool has_cores, has_cpus, has_mem, has_mems, has_class, has_prov;
+	int cores;
+	cpu_set_t cpus;
+	uint64_t mem;
+	cpu_set_t mems;
+	enum cell_class cls;
+	int prov;
+};
+
+static int parse_spec(struct super *s, const struct json *req,
+		      struct req_ctx *c, struct spec *sp)
+{
+	int managed = ncores(&s->managed);
+	char mlist[256], sz[32], sz2[32];
+	const char *str;
+	int64_t v;
+	bool has;
+
+	memset(sp, 0, sizeof(*sp));
+	cpulist_format(&s->managed, mlist, sizeof(mlist));
+	{
+		const struct json *cv = json_get(req, "cores");
+
+		if (cv && cv->type == JSON_NUM && cv->is_int &&
+		    cv->i > managed && cv->i < INT32_MAX)
+			return fail(c, PROTO_E_RANGE,
+				    "too many cores: %lld requested but this atolld manages only %d (cpus %s)",
+				    (long long)cv->i, managed, mlist);
+	}
+	if (get_int(req, "cores", 1, managed, c, &v, &has))
+		return -EINVAL;
+	sp->has_cores = has;
+	sp->cores = (int)v;
+	if (get_str(req, "cpus", c, &str))
+		return -EINVAL;
+	if (str) {
+		int r = cpulist_parse(str, &sp->cpus);
+
+		if (r)
+			return fail(c, PROTO_E_BADREQ,
+				    "\"cpus\": \"%.40s\" is not a cpu list like \"1-3,5\"",
+				    str);
+		if (CPU_COUNT(&sp->cpus) == 0)
+			return fail(c, PROTO_E_RANGE,
+				    "\"cpus\" is empty; a cell needs at least one core");
+		for (int i = 0; i < CPU_SETSIZE; i++)
+			if (CPU_ISSET(i, &sp->cpus) && !CPU_ISSET(i, &s->managed))
+				return fail(c, PROTO_E_RANGE,
+					    "cpu %d is not managed by this atolld (it manages %s)",
+					    i, mlist);
+		sp->has_cpus = true;
+	}
+	if (sp->has_cores && sp->has_cpus)
+		return fail(c, PROTO_E_BADREQ,
+			    "give either \"cores\" (a count) or \"cpus\" (a list), not both");
+	if (get_int(req, "mem", 0, INT64_MAX, c, &v, &has))
+		return -EINVAL;
+	if (has) {
+		sp->has_mem = true;
+		sp->mem = (uint64_t)v;
+		if (sp->mem && sp->mem < (1u << 20))
+			return fail(c, PROTO_E_RANGE,
+				    "memory limit of %llu bytes is below the minimum of 1M (0 means unlimited)",
+				    (unsigned long long)sp->mem);
+		if (sp->mem > s->inv.mem_total) {
+			size_format(sp->mem, sz, sizeof(sz));
+			size_format(s->inv.mem_total, sz2, sizeof(sz2));
+			return fail(c, PROTO_E_RANGE,
+				    "memory limit %s exceeds the node's memory (%s)",
+				    sz, sz2);
+		}
+	}
+	if (get_str(req, "mems", c, &str))
+		return -EINVAL;
+	if (str) {
+		if (cpulist_parse(str, &sp->mems) || CPU_COUNT(&sp->mems) == 0)
+			return fail(c, PROTO_E_BADREQ,
+				    "\"mems\": \"%.40s\" is not a non-empty NUMA node list",
+				    str);
+		for (int i = 0; i < CPU_SETSIZE; i++)
+			if (CPU_ISSET(i, &sp->mems) &&
+			    !CPU_ISSET(i, &s->inv.mem_nodes))
+				return fail(c, PROTO_E_RANGE,
+					    "NUMA node %d does not exist or has no memory",
+					    i);
+		sp->has_mems = true;
+	}
+	if (get_str(req, "class", c, &str))
+		return -EINVAL;
+	if (str) {
+		if (!strcmp(str, "ll"))
+			sp->cls = CLASS_LL;
+		else if (!strcmp(str, "cg"))
+			sp->cls = CLASS_CG;
+		else
+			return fail(c, PROTO_E_BADREQ,
+				    "\"class\" must be \"ll\" or \"cg\", not \"%.20s\"",
+				    str);
+		sp->has_class = true;
+	}
+	if (get_int(req, "provision", 0, managed, c, &v, &has))
+		return -EINVAL;
+	sp->has_prov = has;
+	sp->prov = (int)v;
+	return 0;
+}
+
+/* Choose the cores of a cell named name (self: its current state or NULL)
+ * and check exclusivity and admission. */
+static int place(struct super *s, const char *name, const struct cell *self,
+		 const struct spec *sp, struct req_ctx *c, cpu_set_t *out)
+{
+	cpu_set_t others, want;
+	int other_res = 0, m = ncores(&s->managed), n, prov;
+
+	CPU_ZERO(&others);
+	for (int i = 0; i < s->ncells; i++) {
+		if (s->cells[i] == self)
+			continue;
+		CPU_OR(&others, &others, &s->cells[i]->cpus);
+		other_res += reserved(s->cells[i]);
+	}
+	if (sp->has_cpus) {
+		want = sp->cpus;
+		for (int i = 0; i < CPU_SETSIZE; i++) {
+			if (!CPU_ISSET(i, &want) || !CPU_ISSET(i, &others))
+				continue;
+			for (int k = 0; k < s->ncells; k++)
+				if (CPU_ISSET(i, &s->cells[k]->cpus))
+					return fail(c, PROTO_E_BUSY,
+						    "cell '%s': cpu %d belongs to cell '%s'; cores are exclusive",
+						    name, i, s->cells[k]->name);
+		}
+	} else if (sp->has_cores) {
+		int have = 0;
+
+		CPU_ZERO(&want);
+		if (self) {
+			/* keep the lowest of the current cores */
+			for (int i = 0; i < CPU_SETSIZE && have < sp->cores; i++)
+				if (CPU_ISSET(i, &self->cpus)) {
+					CPU_SET(i, &want);
+					have++;
+				}
+		}
+		for (int i = 0; i < CPU_SETSIZE && have < sp->cores; i++)
+			if (CPU_ISSET(i, &s->managed) && !CPU_ISSET(i, &others) &&
+			    !CPU_ISSET(i, &want)) {
+				CPU_SET(i, &want);
+				have++;
+			}
+		if (have < sp->cores)
+			return fail(c, PROTO_E_NOCORES,
+				    "cell '%s': %d cores requested but only %d are free",
+				    name, sp->cores,
+				    m - ncores(&others));
+	} else {
+		want = self->cpus;
+	}
+	n = ncores(&want);
+	prov = sp->has_prov ? sp->prov : (self ? self->provision : 0);
+	if (other_res + (prov > n ? prov : n) > m) {
+		if (prov > n)
+			return fail(c, PROTO_E_ADMISSION,
+				    "cell '%s': a provision of %d cores cannot be honoured: %d of the %d managed cores are held or guaranteed by other cells",
+				    name, prov, other_res, m);
+		return fail(c, PROTO_E_NOCORES,
+			    "cell '%s': %d cores requested but %d of the %d managed cores are held or guaranteed by other cells",
+			    name, n, other_res, m);
+	}
+	*out = want;
+	return 0;
+}
+
+/* ---- applying a configuration ---- */
+
+static int cell_pids(struct super *s, struct cell *cell, pid_t *pids, int cap);
+
+/* Give every thread of every process in the cell the cell's cores. The
+ * cpuset alone is not enough: since Linux 6.2 a mask set with
+ * sched_setaffinity() survives a cpuset change (intersected with it), so
+ * a cell that grows would not be used. */
+static void reaffine(struct super *s, struct cell *cell)
+{
+	pid_t pids[1024];
+	int n = cell_pids(s, cell, pids, (int)ARRAY_SIZE(pids));
+
+	for (int i = 0; i < n; i++)
+		affinity_set_all(pids[i], &cell->cpus);
+}
+
+/* Move cell's cgroup from its state to *to; on failure undo and return
+ * -errno with msg. Does not touch IRQs or class. */
+static int apply(struct super *s, struct cell *cell, const struct cell *to,
+		 char *msg)
+{
+	struct cell old = *cell;
+	int r = 0;
+	bool cpus_done = false, mems_done = false;
+
+	if (!CPU_EQUAL(&cell->cpus, &to->cpus)) {
+		r = enf_cell_set_cpus(&s->enf, cell->name, &to->cpus, msg);
+		if (r)
+			goto undo;
+		cpus_done = true;
+	}
+	if (!CPU_EQUAL(&cell->mems, &to->mems)) {
+		r = enf_cell_set_mems(&s->enf, cell->name, &to->mems, msg);
+		if (r)
+			goto undo;
+		mems_done = true;
+	}
+	if (cell->mem != to->mem) {
+		r = enf_cell_set_mem(&s->enf, cell->name, to->mem, msg);
+		if (r)
+			goto undo;
+	}
+	cell->cpus = to->cpus;
+	cell->mems = to->mems;
+	cell->mem = to->mem;
+	cell->provision = to->provision;
+	reaffine(s, cell);
+	return 0;
+undo:
+	{
+		char ignore[MSG_MAX];
+
+		if (mems_done)
+			enf_cell_set_mems(&s->enf, cell->name, &old.mems, ignore);
+		if (cpus_done)
+			enf_cell_set_cpus(&s->enf, cell->name, &old.cpus, ignore);
+	}
+	return r;
+}
+
+/* ---- operations ---- */
+
+static const char *const create_keys[] = { "op", "name", "cores", "cpus",
+	"mem", "mems", "class", "provision", NULL };
+
+int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
+		   struct json_w *w)
+{
+	struct spec sp;
+	const char *name;
+	struct cell *cell;
+	char msg[MSG_MAX];
+	cpu_set_t cpus;
+	int r;
+
+	if (check_keys(req, create_keys, c) || get_name(req, c, &name) ||
+	    parse_spec(s, req, c, &sp))
+		return -EINVAL;
+	if (!sp.has_cores && !sp.has_cpus)
+		return fail(c, PROTO_E_BADREQ,
+			    "cell '%s': say how many cores (\"cores\") or which (\"cpus\")",
+			    name);
+	if (cell_find(s, name))
+		return fail(c, PROTO_E_EXISTS, "cell '%s' already exists", name);
+	if (s->ncells >= CELLS_MAX)
+		return fail(c, PROTO_E_LIMIT, "cell '%s': this atolld already has %d cells, the most it holds",
+			    name, CELLS_MAX);
+	if (place(s, name, NULL, &sp, c, &cpus))
+		return -EINVAL;
+
+	cell = calloc(1, sizeof(*cell));
+	if (!cell)
+		return fail(c, PROTO_E_SYSTEM, "cell '%s': out of memory", name);
+	snprintf(cell->name, sizeof(cell->name), "%s", name);
+	cell->cls = sp.has_class ? sp.cls : CLASS_LL;
+	cell->cpus = cpus;
+	cell->mems = sp.has_mems ? sp.mems : s->inv.mem_nodes;
+	cell->mem = sp.has_mem ? sp.mem : 0;
+	cell->provision = sp.has_prov ? sp.prov : 0;
+	r = enf_cell_create(&s->enf, name, &cell->cpus, &cell->mems, cell->mem,
+			    msg);
+	if (r) {
+		free(cell);
+		return fail(c, PROTO_E_SYSTEM, "cell '%s': %s", name, msg);
+	}
+	s->cells[s->ncells++] = cell;
+	if (cell->cls == CLASS_CG)
+		irq_isolate(s, cell, &c->notes);
+	r = journal_write(s, msg);
+	if (r) {
+		struct notes ignore = { 0 };
+
+		irq_restore(cell, &ignore);
+		enf_cell_rmdir(&s->enf, name, c->msg);
+		cell_remove(s, cell);
+		return fail(c, PROTO_E_SYSTEM, "cell '%s' not created: %s",
+			    name, msg);
+	}
+	LOG_INFO("cell '%s' created", name);
+	jw_key(w, "cell");
+	cell_json(s, cell, w);
+	return 0;
+}
+
+static const char *const resize_keys[] = { "op", "name", "cores", "cpus",
+	"mem", "mems", "class", "provision", NULL };
+
+int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
+		   struct json_w *w)
+{
+	struct spec sp;
+	const char *name;
+	struct cell *cell, to, old;
+	char msg[MSG_MAX];
+	int r;
+
+	if (check_keys(req, resize_keys, c) || get_name(req, c, &name) ||
+	    parse_spec(s, req, c, &sp))
+		return -EINVAL;
+	cell = cell_find(s, name);
+	if (!cell)
+		return fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", name);
+	if (cell->destroying)
+		return fail(c, PROTO_E_NOCELL, "cell '%s' is being destroyed",
+			    name);
+	if (!sp.has_cores && !sp.has_cpus && !sp.has_mem && !sp.has_mems &&
+	    !sp.has_class && !sp.has_prov)
+		return fail(c, PROTO_E_BADREQ,
+			    "cell '%s': a resize needs at least one of cores, cpus, mem, mems, class, provision",
+			    name);
+	to = *cell;
+	if (place(s, name, cell, &sp, c, &to.cpus))
+		return -EINVAL;
+	if (sp.has_mems)
+		to.mems = sp.mems;
+	if (sp.has_mem)
+		to.mem = sp.mem;
+	if (sp.has_prov)
+		to.provision = sp.prov;
+	old = *cell;
+	r = apply(s, cell, &to, msg);
+	if (r)
+		return fail(c, PROTO_E_SYSTEM, "cell '%s' unchanged: %s", name,
+			    msg);
+	/* IRQs follow the class and the cores. */
+	{
+		bool was_cg = old.cls == CLASS_CG;
+		bool will_cg = sp.has_class ? sp.cls == CLASS_CG : was_cg;
+		bool moved = !CPU_EQUAL(&old.cpus, &cell->cpus);
+
+		if (was_cg && (!will_cg || moved))
+			irq_restore(cell, &c->notes);
+		cell->cls = will_cg ? CLASS_CG : CLASS_LL;
+		if (will_cg && (!was_cg || moved))
+			irq_isolate(s, cell, &c->notes);
+	}
+	r = journal_write(s, msg);
+	if (r) {
+		char ignore[MSG_MAX];
+
+		if (cell->cls != old.cls) {
+			if (cell->cls == CLASS_CG)
+				irq_restore(cell, &c->notes);
+		}
+		cell->cls = old.cls;
+		apply(s, cell, &old, ignore);
+		return fail(c, PROTO_E_SYSTEM, "cell '%s' unchanged: %s", name,
+			    msg);
+	}
+	LOG_INFO("cell '%s' resized", name);
+	jw_key(w, "cell");
+	cell_json(s, cell, w);
+	return 0;
+}
+
+/* Live pids of a cell (cgroup members, or tracked pids in affinity mode),
+ * zombies excluded. */
+static int cell_pids(struct super *s, struct cell *cell, pid_t *pids, int cap)
+{
+	int n = cap, k = 0;
+
+	if (s->enf.kind == ENF_AFFINITY) {
+		for (int i = 0; i < cell->npids && k < cap; i++)
+			if (proc_start_time(cell->pids[i].pid) == cell->pids[i].start)
+				pids[k++] = cell->pids[i].pid;
+		n = k;
+	} else if (enf_cell_pids(&s->enf, cell->name, pids, &n)) {
+		return 0;
+	}
+	if (n > cap)
+		n = cap;
+	k = 0;
+	for (int i = 0; i < n; i++) {
+		char path[64], buf[512], *p;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pids[i]);
+		if (file_read_str(path, buf, sizeof(buf)))
+			continue;
+		p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+			continue;
+		pids[k++] = pids[i];
+	}
+	return k;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int cell_teardown(struct super *s, struct cell *cell, int grace_ms,
+		  struct notes *nt, char *msg)
+{
+	pid_t pids[1024];
+	int n, waited = 0, killed = 0;
+
+	for (int sig_round = 0; sig_round < 2; sig_round++) {
+		int sig = sig_round == 0 ? SIGTERM : SIGKILL;
+		int budget = sig_round == 0 ? grace_ms : 5000;
+
+		n = cell_pids(s, cell, pids, (int)ARRAY_SIZE(pids));
+		if (n == 0)
+			break;
+		for (waited = 0;; waited += 10) {
+			for (int i = 0; i < n; i++)
+				if (kill(pids[i], sig) == 0 && waited == 0)
+					killed++;
+			if (waited >= budget)
+				break;
+			sleep_ms(10);
+			n = cell_pids(s, cell, pids, (int)ARRAY_SIZE(pids));
+			if (n == 0)
+				break;
+		}
+	}
+	n = cell_pids(s, cell, pids, (int)ARRAY_SIZE(pids));
+	if (n) {
+		snprintf(msg, MSG_MAX, "%d processes of cell '%s' survived SIGKILL",
+			 n, cell->name);
+		return -EBUSY;
+	}
+	if (killed)
+		note_add(nt, "cell '%s': %d processes were stopped", cell->name,
+			 killed);
+	irq_restore(cell, nt);
+	/* A process that just exited may still be charged for a moment. */
+	for (int i = 0; i < 100; i++) {
+		if (!enf_cell_rmdir(&s->enf, cell->name, msg))
+			return 0;
+		sleep_ms(10);
+	}
+	return -EBUSY;
+}
+
+static const char *const destroy_keys[] = { "op", "name", "grace_ms", NULL };
+
+int cell_op_destroy(struct super *s, const struct json *req,
+		    struct req_ctx *c, struct json_w *w)
+{
+	const char *name;
+	struct cell *cell;
+	char msg[MSG_MAX];
+	int64_t grace = s->grace_ms_default;
+	bool has;
+	int r;
+
+	if (check_keys(req, destroy_keys, c) || get_name(req, c, &name) ||
+	    get_int(req, "grace_ms", 0, 60000, c, &grace, &has))
+		return -EINVAL;
+	cell = cell_find(s, name);
+	if (!cell)
+		return fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", name);
+	if (!cell->destroying) {
+		cell->destroying = true;
+		r = journal_write(s, msg);
+		if (r) {
+			cell->destroying = false;
+			return fail(c, PROTO_E_SYSTEM, "cell '%s' not destroyed: %s",
+				    name, msg);
+		}
+	}
+	r = cell_teardown(s, cell, (int)grace, &c->notes, msg);
+	if (r)
+		return fail(c, PROTO_E_SYSTEM,
+			    "cell '%s' is only partly destroyed (retry the destroy): %s",
+			    name, msg);
+	cell_remove(s, cell);
+	r = journal_write(s, msg);
+	if (r)
+		note_add(&c->notes, "the journal could not be rewritten: %s", msg);
+	LOG_INFO("cell '%s' destroyed", name);
+	jw_kstr(w, "destroyed", name);
+	return 0;
+}
+
+static const char *const attach_keys[] = { "op", "name", "pid", NULL };
+
+int cell_op_attach(struct super *s, const struct json *req, struct req_ctx *c,
+		   struct json_w *w)
+{
+	const char *name;
+	struct cell *cell;
+	char msg[MSG_MAX];
+	int64_t pid = 0;
+	bool has;
+	uint64_t st;
+	int r;
+
+	if (check_keys(req, attach_keys, c) || get_name(req, c, &name) ||
+	    get_int(req, "pid", 1, INT32_MAX, c, &pid, &has))
+		return -EINVAL;
+	if (!has)
+		return fail(c, PROTO_E_BADREQ, "the field \"pid\" is missing");
+	cell = cell_find(s, name);
+	if (!cell)
+		return fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", name);
+	if (cell->destroying)
+		return fail(c, PROTO_E_NOCELL, "cell '%s' is being destroyed",
+			    name);
+	if (c->peer_uid != 0 && pid != c->peer_pid)
+		return fail(c, PROTO_E_PERM,
+			    "only root may move another process (pid %lld) into a cell",
+			    (long long)pid);
+	st = proc_start_time((pid_t)pid);
+	if (!st)
+		return fail(c, PROTO_E_NOPROC, "process %lld does not exist",
+			    (long long)pid);
+	if (s->enf.kind == ENF_AFFINITY) {
+		int k = 0;
+
+		/* forget dead pids first */
+		for (int i = 0; i < cell->npids; i++)
+			if (proc_start_time(cell->pids[i].pid) == cell->pids[i].start)
+				cell->pids[k++] = cell->pids[i];
+		cell->npids = k;
+		if (cell->npids >= CELL_PIDS_MAX)
+			return fail(c, PROTO_E_LIMIT,
+				    "cell '%s' already tracks %d processes, the most affinity-only mode follows",
+				    name, CELL_PIDS_MAX);
+	} else {
+		r = enf_cell_attach(&s->enf, name, (pid_t)pid, msg);
+		if (r)
+			return fail(c, r == -ESRCH ? PROTO_E_NOPROC : PROTO_E_SYSTEM,
+				    "cell '%s': %s", name, msg);
+	}
+	r = affinity_set_all((pid_t)pid, &cell->cpus);
+	if (r && r != -ESRCH && s->enf.kind == ENF_AFFINITY)
+		return fail(c, PROTO_E_SYSTEM,
+			    "cell '%s': cannot set the affinity of pid %lld: %s",
+			    name, (long long)pid, strerror(-r));
+	if (s->enf.kind == ENF_AFFINITY) {
+		cell->pids[cell->npids].pid = (pid_t)pid;
+		cell->pids[cell->npids].start = st;
+		cell->npids++;
+		if (journal_write(s, msg))
+			note_add(&c->notes, "the journal could not be rewritten: %s",
+				 msg);
+	}
+	LOG_INFO("pid %lld attached to cell '%s'", (long long)pid, name);
+	jw_key(w, "cell");
+	cell_json(s, cell, w);
+	return 0;
+}
+
+void cell_json(struct super *s, const struct cell *cell, struct json_w *w)
+{
+	char list[1024];
+	pid_t pids[256];
+	int n;
+
+	jw_obj(w);
+	jw_kstr(w, "name", cell->name);
+	jw_kstr(w, "class", cell->cls == CLASS_CG ? "cg" : "ll");
+	cpulist_format(&cell->cpus, list, sizeof(list));
+	jw_kstr(w, "cpus", list);
+	jw_kint(w, "cores", ncores(&cell->cpus));
+	cpulist_format(&cell->mems, list, sizeof(list));
+	jw_kstr(w, "mems", list);
+	jw_kint(w, "mem", (int64_t)cell->mem);
+	jw_kint(w, "provision", cell->provision);
+	jw_kint(w, "reserved", reserved(cell));
+	jw_kint(w, "irqs_moved", cell->nirqs);
+	if (cell->destroying)
+		jw_kbool(w, "destroying", true);
+	n = cell_pids(s, (struct cell *)cell, pids, (int)ARRAY_SIZE(pids));
+	jw_key(w, "pids");
+	jw_arr(w);
+	for (int i = 0; i < n; i++)
+		jw_int(w, pids[i]);
+	jw_arr_end(w);
+	if (s->enf.kind == ENF_V2) {
+		snprintf(list, sizeof(list), "%s/%s", s->enf.v2_root, cell->name);
+		jw_kstr(w, "cgroup", list);
+	} else if (s->enf.kind == ENF_V1) {
+		snprintf(list, sizeof(list), "%s/%s", s->enf.cpuset_root,
+			 cell->name);
+		jw_kstr(w, "cgroup_cpuset", list);
+		snprintf(list, sizeof(list), "%s/%s", s->enf.mem_root,
+			 cell->name);
+		jw_kstr(w, "cgroup_memory", list);
+	}
+	jw_obj_end(w);
+}
+
+void cell_op_list(struct super *s, struct json_w *w)
+{
+	jw_key(w, "cells");
+	jw_arr(w);
+	for (int i = 0; i < s->ncells; i++)
+		cell_json(s, s->cells[i], w);
+	jw_arr_end(w);
+}
+
+/* ---- journal ---- */
+
+#define JOURNAL_FILE "cells.json"
+
+int journal_write(struct super *s, char *msg)
+{
+	char path[PATH_MAX + 32], tmp[PATH_MAX + 32], list[1024];
+	struct json_w w;
+	int fd, r = 0, dfd;
+
+	jw_init(&w);
+	jw_obj(&w);
+	jw_kint(&w, "version", PROTO_VERSION);
+	jw_kstr(&w, "name", s->name);
+	jw_kstr(&w, "enforcement", enf_name(s->enf.kind));
+	cpulist_format(&s->managed, list, sizeof(list));
+	jw_kstr(&w, "managed", list);
+	jw_kstr(&w, "v2_root", s->enf.v2_root);
+	jw_kstr(&w, "cpuset_root", s->enf.cpuset_root);
+	jw_kstr(&w, "mem_root", s->enf.mem_root);
+	jw_key(&w, "cells");
+	jw_arr(&w);
+	for (int i = 0; i < s->ncells; i++) {
+		struct cell *c = s->cells[i];
+
+		jw_obj(&w);
+		jw_kstr(&w, "name", c->name);
+		jw_kstr(&w, "class", c->cls == CLASS_CG ? "cg" : "ll");
+		cpulist_format(&c->cpus, list, sizeof(list));
+		jw_kstr(&w, "cpus", list);
+		cpulist_format(&c->mems, list, sizeof(list));
+		jw_kstr(&w, "mems", list);
+		jw_kint(&w, "mem", (int64_t)c->mem);
+		jw_kint(&w, "provision", c->provision);
+		jw_kbool(&w, "destroying", c->destroying);
+		jw_key(&w, "irqs");
+		jw_arr(&w);
+		for (int k = 0; k < c->nirqs; k++) {
+			jw_obj(&w);
+			jw_kint(&w, "irq", c->irqs[k].irq);
+			jw_kstr(&w, "orig", c->irqs[k].orig);
+			jw_obj_end(&w);
+		}
+		jw_arr_end(&w);
+		jw_key(&w, "pids");
+		jw_arr(&w);
+		for (int k = 0; k < c->npids; k++) {
+			jw_obj(&w);
+			jw_kint(&w, "pid", c->pids[k].pid);
+			jw_kint(&w, "start", (int64_t)c->pids[k].start);
+			jw_obj_end(&w);
+		}
+		jw_arr_end(&w);
+		jw_obj_end(&w);
+	}
+	jw_arr_end(&w);
+	jw_obj_end(&w);
+	if (w.oom) {
+		jw_free(&w);
+		snprintf(msg, MSG_MAX, "out of memory writing the journal");
+		return -ENOMEM;
+	}
+	snprintf(path, sizeof(path), "%s/" JOURNAL_FILE, s->state_dir);
+	snprintf(tmp, sizeof(tmp), "%s/" JOURNAL_FILE ".tmp", s->state_dir);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	{
+		size_t off = 0;
+
+		w.buf[w.len++] = '\n'; /* the writer keeps a spare byte */
+		while (off < w.len) {
+			ssize_t n = write(fd, w.buf + off, w.len - off);
+
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				r = -errno;
+				break;
+			}
+			off += (size_t)n;
+		}
+	}
+	if (!r && fsync(fd))
+		r = -errno;
+	close(fd);
+	if (!r && rename(tmp, path))
+		r = -errno;
+	if (r) {
+		unlink(tmp);
+		goto out;
+	}
+	dfd = open(s->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+out:
+	if (r)
+		snprintf(msg, MSG_MAX, "cannot write %s: %s", path, strerror(-r));
+	jw_free(&w);
+	return r;
+}
+
+static int jstr(const struct json *o, const char *key, const char **out)
+{
+	const struct json *v = json_get(o, key);
+
+	if (!v || v->type != JSON_STR)
+		return -EINVAL;
+	*out = v->s;
+	return 0;
+}
+
+static int jint(const struct json *o, const char *key, int64_t *out)
+{
+	const struct json *v = json_get(o, key);
+
+	if (!v || v->type != JSON_NUM || !v->is_int)
+		return -EINVAL;
+	*out = v->i;
+	return 0;
+}
+
+static int load_cell(struct super *s, const struct json *o, struct cell *c,
+		     char *msg)
+{
+	const char *name, *cls, *cpus, *mems;
+	const struct json *irqs, *pids, *d;
+	int64_t mem, prov;
+
+	if (o->type != JSON_OBJ || jstr(o, "name", &name) || !name_valid(name) ||
+	    jstr(o, "class", &cls) || jstr(o, "cpus", &cpus) ||
+	    jstr(o, "mems", &mems) || jint(o, "mem", &mem) || mem < 0 ||
+	    jint(o, "provision", &prov) || prov < 0 || prov > CPU_SETSIZE)
+		goto bad;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->cls = !strcmp(cls, "cg") ? CLASS_CG : CLASS_LL;
+	if (cpulist_parse(cpus, &c->cpus) || cpulist_parse(mems, &c->mems) ||
+	    CPU_COUNT(&c->cpus) == 0)
+		goto bad;
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &c->cpus) && !CPU_ISSET(i, &s->managed)) {
+			snprintf(msg, MSG_MAX,
+				 "the journal's cell '%s' holds cpu %d, which is outside --cpus; start atolld with the cpus it had",
+				 name, i);
+			return -ERANGE;
+		}
+	c->mem = (uint64_t)mem;
+	c->provision = (int)prov;
+	d = json_get(o, "destroying");
+	c->destroying = d && d->type == JSON_BOOL && d->b;
+	irqs = json_get(o, "irqs");
+	if (irqs && irqs->type == JSON_ARR) {
+		for (size_t i = 0; i < irqs->len && c->nirqs < CELL_IRQS_MAX; i++) {
+			int64_t irq;
+			const char *orig;
+
+			if (jint(irqs->kids[i], "irq", &irq) ||
+			    jstr(irqs->kids[i], "orig", &orig))
+				goto bad;
+			c->irqs[c->nirqs].irq = (int)irq;
+			snprintf(c->irqs[c->nirqs].orig, sizeof(c->irqs[0].orig),
+				 "%s", orig);
+			c->nirqs++;
+		}
+	}
+	pids = json_get(o, "pids");
+	if (pids && pids->type == JSON_ARR) {
+		for (size_t i = 0; i < pids->len && c->npids < CELL_PIDS_MAX; i++) {
+			int64_t pid, st;
+
+			if (jint(pids->kids[i], "pid", &pid) ||
+			    jint(pids->kids[i], "start", &st))
+				goto bad;
+			c->pids[c->npids].pid = (pid_t)pid;
+			c->pids[c->npids].start = (uint64_t)st;
+			c->npids++;
+		}
+	}
+	return 0;
+bad:
+	snprintf(msg, MSG_MAX, "the journal has a malformed cell entry");
+	return -EINVAL;
+}
+
+int journal_restore(struct super *s, int want_enf, char *msg)
+{
+	char path[PATH_MAX + 32], err[256];
+	char *text = NULL;
+	struct json_doc *doc = NULL;
+	const struct json *root, *cells;
+	const char *str;
+	struct stat st;
+	int fd, r = 0;
+	enum enf kind;
+	struct notes nt = { 0 };
+	static char names[CELLS_MAX * 2][PROTO_NAME_MAX + 1];
+	int nnames;
+
+	snprintf(path, sizeof(path), "%s/" JOURNAL_FILE, s->state_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT) {
+			snprintf(msg, MSG_MAX, "cannot read %s: %s", path,
+				 strerror(errno));
+			return -errno;
+		}
+		/* a fresh instance */
+		r = enf_setup(&s->enf, want_enf, s->name, &s->managed,
+			      &s->inv.mem_nodes, msg);
+		if (r)
+			return r;
+		return journal_write(s, msg);
+	}
+	if (fstat(fd, &st) || st.st_size > 16 * 1024 * 1024) {
+		close(fd);
+		snprintf(msg, MSG_MAX, "%s is unreadable or too large", path);
+		return -EINVAL;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text || read(fd, text, (size_t)st.st_size) != st.st_size) {
+		close(fd);
+		free(text);
+		snprintf(msg, MSG_MAX, "cannot read %s", path);
+		return -EIO;
+	}
+	close(fd);
+	doc = json_parse(text, (size_t)st.st_size, err, sizeof(err));
+	free(text);
+	if (!doc) {
+		snprintf(msg, MSG_MAX,
+			 "the journal %s is corrupt (%s); move it away to start afresh",
+			 path, err);
+		return -EINVAL;
+	}
+	root = json_root(doc);
+	if (jstr(root, "name", &str) || strcmp(str, s->name)) {
+		snprintf(msg, MSG_MAX,
+			 "the journal %s belongs to another instance; use its --name or another --state-dir",
+			 path);
+		r = -EINVAL;
+		goto out;
+	}
+	if (jstr(root, "enforcement", &str) || enf_parse(str, &kind)) {
+		snprintf(msg, MSG_MAX, "the journal %s has no valid enforcement", path);
+		r = -EINVAL;
+		goto out;
+	}
+	if (want_enf >= 0 && (int)kind != want_enf)
+		LOG_WARN("the journal uses %s enforcement; keeping it", enf_name(kind));
+	if (!jstr(root, "v2_root", &str))
+		snprintf(s->enf.v2_root, sizeof(s->enf.v2_root), "%s", str);
+	if (!jstr(root, "cpuset_root", &str))
+		snprintf(s->enf.cpuset_root, sizeof(s->enf.cpuset_root), "%s", str);
+	if (!jstr(root, "mem_root", &str))
+		snprintf(s->enf.mem_root, sizeof(s->enf.mem_root), "%s", str);
+	cells = json_get(root, "cells");
+	if (!cells || cells->type != JSON_ARR || cells->len > CELLS_MAX) {
+		snprintf(msg, MSG_MAX, "the journal %s has no valid cell list", path);
+		r = -EINVAL;
+		goto out;
+	}
+	for (size_t i = 0; i < cells->len; i++) {
+		struct cell *c = calloc(1, sizeof(*c));
+
+		if (!c) {
+			r = -ENOMEM;
+			snprintf(msg, MSG_MAX, "out of memory");
+			goto out;
+		}
+		r = load_cell(s, cells->kids[i], c, msg);
+		if (!r && cell_find(s, c->name)) {
+			snprintf(msg, MSG_MAX, "the journal lists cell '%s' twice",
+				 c->name);
+			r = -EINVAL;
+		}
+		if (r) {
+			free(c);
+			goto out;
+		}
+		s->cells[s->ncells++] = c;
+	}
+	r = enf_setup(&s->enf, (int)kind, s->name, &s->managed,
+		      &s->inv.mem_nodes, msg);
+	if (r)
+		goto out;
+	if (kind == ENF_AFFINITY && !s->enf.why_weak[0])
+		snprintf(s->enf.why_weak, sizeof(s->enf.why_weak),
+			 "the journal records affinity-only enforcement");
+
+	/* Reconcile: finish destroys, recreate lost cgroups, drop orphans. */
+	for (int i = 0; i < s->ncells;) {
+		struct cell *c = s->cells[i];
+		char m[MSG_MAX];
+
+		if (c->destroying) {
+			if (cell_teardown(s, c, s->grace_ms_default, &nt, m)) {
+				LOG_WARN("cell '%s': %s", c->name, m);
+				i++;
+				continue;
+			}
+			LOG_INFO("cell '%s': interrupted destroy finished", c->name);
+			cell_remove(s, c);
+			continue;
+		}
+		if (!enf_cell_exists(&s->enf, c->name)) {
+			LOG_WARN("cell '%s': cgroup missing, recreating it", c->name);
+			if (enf_cell_create(&s->enf, c->name, &c->cpus, &c->mems,
+					    c->mem, m))
+				LOG_ERROR("cell '%s': %s", c->name, m);
+		}
+		i++;
+	}
+	nnames = enf_list(&s->enf, names, (int)ARRAY_SIZE(names));
+	for (int i = 0; i < nnames; i++) {
+		struct cell orphan;
+		char m[MSG_MAX];
+
+		if (cell_find(s, names[i]) || !name_valid(names[i]))
+			continue;
+		memset(&orphan, 0, sizeof(orphan));
+		snprintf(orphan.name, sizeof(orphan.name), "%s", names[i]);
+		LOG_WARN("cgroup '%s' is not in the journal (an interrupted create); removing it",
+			 names[i]);
+		if (cell_teardown(s, &orphan, 0, &nt, m))
+			LOG_WARN("orphan '%s': %s", names[i], m);
+	}
+	LOG_INFO("restored %d cells from %s", s->ncells, path);
+	r = journal_write(s, msg);
+out:
+	json_free(doc);
+	return r;
+}

@@ -1,0 +1,218 @@
+/* internal.h - atolld's private declarations: inventory, enforcement
+ * backends (cgroup v2, cgroup v1, affinity), cells, IRQs, the journal.
+ *
+ * atolld is single-threaded: one event loop owns every structure here, so
+ * nothing below takes a lock. Functions return 0 or -errno; those that can
+ * fail in a way a user must understand also fill a sentence (char *msg,
+ * MSG_MAX bytes).
+ */
+#ifndef ATOLL_SUPER_INTERNAL_H
+#define ATOLL_SUPER_INTERNAL_H
+
+#include <limits.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <atoll/compiler.h>
+#include <atoll/proto.h>
+
+#include "cpulist.h"
+#include "json.h"
+
+#define MSG_MAX 512
+#define CELLS_MAX 256
+#define CELL_IRQS_MAX 256
+#define CELL_PIDS_MAX 256   /* affinity mode: attached pids tracked */
+#define NOTES_MAX 16
+
+/* ---- inventory (inventory.c) ---- */
+
+struct inv_cache {
+	int level;
+	char type[16];
+	char size[16];
+	char shared[64];  /* shared_cpu_list */
+};
+
+struct inv_cpu {
+	int id;
+	int node;          /* -1 when unknown */
+	int package;
+	int core;
+	char siblings[64]; /* thread_siblings_list */
+	int ncaches;
+	struct inv_cache caches[6];
+};
+
+struct inv_node {
+	int id;
+	uint64_t mem_total;
+	char cpus[128];
+};
+
+struct inv_nic {
+	char name[32];
+	int nirqs;
+	int irqs[64];
+};
+
+struct inventory {
+	cpu_set_t online;
+	cpu_set_t mem_nodes;   /* NUMA nodes with memory ("mems") */
+	uint64_t mem_total;
+	int ncpus;
+	struct inv_cpu *cpus;
+	int nnodes;
+	struct inv_node *nodes;
+	int nnics;
+	struct inv_nic *nics;
+};
+
+int inventory_load(struct inventory *inv);
+void inventory_free(struct inventory *inv);
+void inventory_json(const struct inventory *inv, struct json_w *w);
+
+/* ---- enforcement (cgroup.c) ---- */
+
+enum enf { ENF_V2, ENF_V1, ENF_AFFINITY };
+
+struct enforcer {
+	enum enf kind;
+	char v2_root[PATH_MAX];     /* ENF_V2: <mount>/atoll-<name> */
+	char cpuset_root[PATH_MAX]; /* ENF_V1 */
+	char mem_root[PATH_MAX];    /* ENF_V1 */
+	char why_weak[256];         /* ENF_AFFINITY: the reason */
+};
+
+const char *enf_name(enum enf k);
+int enf_parse(const char *s, enum enf *out);
+
+/* Choose a backend (want < 0: auto) and create this instance's root
+ * (under the given paths when restoring from the journal). */
+int enf_setup(struct enforcer *e, int want, const char *instance,
+	      const cpu_set_t *managed, const cpu_set_t *mems, char *msg);
+/* Create or reconfigure a cell's cgroup (not for ENF_AFFINITY). */
+int enf_cell_create(struct enforcer *e, const char *cell, const cpu_set_t *cpus,
+		    const cpu_set_t *mems, uint64_t mem, char *msg);
+bool enf_cell_exists(struct enforcer *e, const char *cell);
+int enf_cell_set_cpus(struct enforcer *e, const char *cell,
+		      const cpu_set_t *cpus, char *msg);
+int enf_cell_set_mems(struct enforcer *e, const char *cell,
+		      const cpu_set_t *mems, char *msg);
+int enf_cell_set_mem(struct enforcer *e, const char *cell, uint64_t mem,
+		     char *msg);
+int enf_cell_attach(struct enforcer *e, const char *cell, pid_t pid, char *msg);
+/* Pids in the cell's cgroup (*n on entry: capacity). */
+int enf_cell_pids(struct enforcer *e, const char *cell, pid_t *pids, int *n);
+int enf_cell_rmdir(struct enforcer *e, const char *cell, char *msg);
+/* Remove the instance's (empty) root cgroups; for a stop with no cells. */
+void enf_remove_roots(struct enforcer *e);
+/* Names of the cgroups under the instance root (for orphans). */
+int enf_list(struct enforcer *e, char names[][PROTO_NAME_MAX + 1], int max);
+
+/* Set the affinity of every thread of pid. Returns 0 or -errno. */
+int affinity_set_all(pid_t pid, const cpu_set_t *cpus);
+/* Start time of pid (field 22 of /proc/PID/stat), 0 if gone. */
+uint64_t proc_start_time(pid_t pid);
+
+/* ---- cells (cell.c) ---- */
+
+enum cell_class { CLASS_LL, CLASS_CG };
+
+struct irq_saved {
+	int irq;
+	char orig[64];
+};
+
+struct tracked_pid {
+	pid_t pid;
+	uint64_t start;
+};
+
+struct cell {
+	char name[PROTO_NAME_MAX + 1];
+	enum cell_class cls;
+	cpu_set_t cpus;
+	cpu_set_t mems;
+	uint64_t mem;        /* bytes, 0 = unlimited */
+	int provision;       /* cores guaranteed on demand */
+	bool destroying;     /* journaled before teardown */
+	int nirqs;
+	struct irq_saved irqs[CELL_IRQS_MAX];
+	int npids;           /* ENF_AFFINITY only */
+	struct tracked_pid pids[CELL_PIDS_MAX];
+};
+
+struct notes {
+	int n;
+	char text[NOTES_MAX][256];
+};
+
+void note_add(struct notes *nt, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+struct super {
+	char name[PROTO_NAME_MAX + 1];
+	char state_dir[PATH_MAX];
+	char socket_path[PATH_MAX];
+	cpu_set_t managed;
+	gid_t admin_gid;      /* (gid_t)-1: none */
+	bool no_irq;
+	int grace_ms_default;
+	struct inventory inv;
+	struct enforcer enf;
+	int ncells;
+	struct cell *cells[CELLS_MAX];
+};
+
+struct cell *cell_find(struct super *s, const char *name);
+/* Whether n is a valid cell name (see PROTO_NAME_MAX). */
+bool name_valid(const char *n);
+
+/* Request handlers: validate everything, then change; on error fill code
+ * (a PROTO_E_*) and msg and change nothing. On success write the reply's
+ * payload members into w (inside the reply object). */
+struct req_ctx {
+	const char *code;
+	char msg[MSG_MAX];
+	struct notes notes;
+	pid_t peer_pid;
+	uid_t peer_uid;
+};
+
+int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
+		   struct json_w *w);
+int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
+		   struct json_w *w);
+int cell_op_destroy(struct super *s, const struct json *req,
+		    struct req_ctx *c, struct json_w *w);
+int cell_op_attach(struct super *s, const struct json *req, struct req_ctx *c,
+		   struct json_w *w);
+void cell_op_list(struct super *s, struct json_w *w);
+void cell_json(struct super *s, const struct cell *cell, struct json_w *w);
+
+/* Journal: write the whole state atomically; load it at start and
+ * reconcile with the cgroups (recreate missing ones, finish interrupted
+ * destroys, remove orphans). */
+int journal_write(struct super *s, char *msg);
+int journal_restore(struct super *s, int want_enf, char *msg);
+
+/* Kill everything in a cell (SIGTERM, grace, SIGKILL), restore its IRQs
+ * and remove its cgroup. */
+int cell_teardown(struct super *s, struct cell *cell, int grace_ms,
+		  struct notes *nt, char *msg);
+
+/* ---- IRQs (irq.c) ---- */
+
+/* Move IRQs off the cell's cores (CG class); records originals. */
+void irq_isolate(struct super *s, struct cell *cell, struct notes *nt);
+/* Put back what irq_isolate moved. */
+void irq_restore(struct cell *cell, struct notes *nt);
+
+/* ---- small file helpers (cgroup.c) ---- */
+int file_write_str(const char *path, const char *s);
+int file_read_str(const char *path, char *buf, size_t len);
+
+#endif /* ATOLL_SUPER_INTERNAL_H */
