@@ -32,6 +32,7 @@
 #include <atoll/compiler.h>
 #include <atoll/list.h>
 #include <atoll/lock.h>
+#include <atoll/procinfo.h>
 #include <atoll/rt.h>
 #include <atoll/sched.h>
 #include <atoll/uthread.h>
@@ -226,8 +227,13 @@ struct rt_state {
 	unsigned ring_entries;
 	uint32_t nr_parked;         /* atomic */
 	uint32_t nr_granted;        /* atomic */
+	uint32_t outside_wakes;     /* atomic: wake-ups in flight from plain threads */
 	uint64_t next_uth_id;       /* atomic */
 	int main_ret;
+	/* Under atolld (mcp.c); NULL in standalone mode. */
+	struct procinfo *mcp_pi;
+	struct procdata *mcp_pd;
+	uint32_t mcp_gen_seen;      /* atomic: procinfo generation applied */
 };
 
 extern struct rt_state rt;
@@ -255,6 +261,46 @@ void vcore_kick(struct vcore *vc);
 static inline bool vcore_takes_work(const struct vcore *vc)
 {
 	return load_relaxed(&vc->granted) && !load_relaxed(&vc->revoke_deadline);
+}
+
+/* The supervisor took vcore id's core by force: no more work for it, its
+ * queued uthreads go to siblings (vcore_preempted), and it parks at its
+ * next scheduling point. Any thread. (vcore.c) */
+void vcore_taken(unsigned id);
+/* Pin granted vcore id to another cpu (atolld moved its slot). */
+void vcore_move(unsigned id, int cpu);
+
+/* ---- under atolld (mcp.c) ----------------------------------------------- */
+
+/* Whether rt_main() should register (ATOLL_CELL and the socket exist). */
+bool mcp_wanted(void);
+/* Register and map the pages; 0, or -errno (then stay standalone). */
+int mcp_register(void);
+/* Before the vcore threads start / after / at the end of rt_main(). */
+void mcp_setup(void);
+void mcp_run(void);
+void mcp_stop(void);
+/* Apply procinfo's changes (resync: every slot, changed or not). */
+void mcp_apply(bool resync);
+void mcp_publish_slow(struct vcore *vc, uint32_t state);
+void mcp_vcore_started(struct vcore *vc);
+
+/* Hooks in the vcore loop: one predictable branch in standalone mode. */
+static inline void mcp_publish(struct vcore *vc, uint32_t state)
+{
+	if (unlikely(rt.mcp_pd != NULL) && vc->id < PROCINFO_MAX_VCORES)
+		mcp_publish_slow(vc, state);
+}
+
+/* From a polling vcore: pick up a grant or revocation without waiting for
+ * the watcher thread: one load of procinfo's generation. */
+static inline void mcp_poll(void)
+{
+	if (likely(rt.mcp_pi == NULL))
+		return;
+	if (load_relaxed(&rt.mcp_pi->generation) !=
+	    load_relaxed(&rt.mcp_gen_seen))
+		mcp_apply(false);
 }
 
 /* ---- event queues (event.c) -------------------------------------------- */

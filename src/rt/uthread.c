@@ -148,8 +148,19 @@ void uth_block(uth_post_fn post, void *arg)
 
 void uth_make_runnable(struct uthread *uth)
 {
+	if (likely(vcore_self())) {
+		uth->state = UTH_RUNNABLE;
+		rt.ops->thread_runnable(uth);
+		return;
+	}
+	/* From outside the runtime (an offload worker, an application
+	 * thread): the woken uthread may end main and start the shutdown
+	 * before our kick has written its vcore's eventfd; rt_teardown waits
+	 * for outside_wakes to drain before closing anything. */
+	fetch_add_acq_rel(&rt.outside_wakes, 1);
 	uth->state = UTH_RUNNABLE;
 	rt.ops->thread_runnable(uth);
+	fetch_sub_acq_rel(&rt.outside_wakes, 1);
 }
 
 void uth_note_blocked(struct uthread *uth, enum uth_block_reason r)

@@ -16,8 +16,12 @@
  * next scheduling point (uth_next returns NULL), comes back to this loop,
  * lets the 2LS move its queued uthreads away (preempt_pending), drops its
  * grant and parks until granted again. Taking a core by force when the
- * deadline passes is the supervisor's job (it needs a signal to interrupt a
- * uthread that never yields) and comes with atolld.
+ * deadline passes is the supervisor's job: atolld moves the vcore's thread
+ * off the core and marks the slot taken; mcp.c then calls vcore_taken().
+ *
+ * Under atolld (mcp.c) the hooks below are the whole integration: vcores
+ * publish their state in procdata (mcp_publish) and a polling vcore looks
+ * for new grants (mcp_poll). Both are one never-taken branch standalone.
  */
 #include <errno.h>
 #include <sched.h>
@@ -138,6 +142,9 @@ static void vcore_park(struct vcore *vc)
 
 	store_relaxed(&vc->parked, 1);
 	fetch_add_acq_rel(&rt.nr_parked, 1);
+	/* Under atolld: an ungranted vcore said OFF in vcore_give_back(). */
+	if (load_relaxed(&vc->granted))
+		mcp_publish(vc, PROCDATA_VC_IDLE);
 	/* Pairs with vcore_kick(): see the top note. */
 	fence_seq_cst();
 	if (!vcore_has_work(vc)) {
@@ -153,6 +160,8 @@ static void vcore_park(struct vcore *vc)
 	}
 	fetch_sub_acq_rel(&rt.nr_parked, 1);
 	store_relaxed(&vc->parked, 0);
+	if (load_relaxed(&vc->granted))
+		mcp_publish(vc, PROCDATA_VC_RUNNING);
 	vc->idle_since = fast_ns();
 }
 
@@ -241,6 +250,36 @@ static void vcore_give_back(struct vcore *vc)
 	 * goes too. */
 	if (rt.ops->vcore_preempted)
 		rt.ops->vcore_preempted(vc->id);
+	mcp_publish(vc, PROCDATA_VC_OFF); /* the revocation is complete */
+}
+
+void vcore_move(unsigned id, int cpu)
+{
+	struct vcore *vc;
+
+	if (id >= rt.nr_vcores || cpu < 0)
+		return;
+	vc = vcore_get(id);
+	store_relaxed(&vc->cpu, cpu);
+	vcore_pin(vc);
+}
+
+void vcore_taken(unsigned id)
+{
+	struct vcore *vc;
+
+	if (id == 0 || id >= rt.nr_vcores)
+		return;
+	vc = vcore_get(id);
+	if (xchg_acq_rel(&vc->granted, 0))
+		fetch_sub_acq_rel(&rt.nr_granted, 1);
+	/* atolld moved its thread: pin again at the next grant. */
+	store_relaxed(&vc->cpu, -1);
+	/* The vcore gives back (and parks) at its next scheduling point. */
+	store_release(&vc->revoke_deadline, 1);
+	if (rt.ops->vcore_preempted)
+		rt.ops->vcore_preempted(id);
+	vcore_kick(vc);
 }
 
 void vcore_yield(void)
@@ -263,6 +302,7 @@ static void vcore_loop(struct vcore *vc)
 	while (!load_acquire(&rt.shutdown)) { /* pairs with main_trampoline */
 		if (!entered && load_relaxed(&vc->granted)) {
 			entered = true;
+			mcp_publish(vc, PROCDATA_VC_RUNNING);
 			if (rt.ops->vcore_entry)
 				rt.ops->vcore_entry(vc->id);
 		}
@@ -290,6 +330,7 @@ static void vcore_loop(struct vcore *vc)
 		if (vc->sq_unsubmitted)
 			sys_flush(vc);
 		if (fast_ns() - vc->idle_since < rt.idle_poll_ns) {
+			mcp_poll();
 			cpu_relax();
 			continue;
 		}
@@ -316,6 +357,7 @@ static void *vcore_thread(void *arg)
 
 	rt_this_vcore = vc;
 	vcore_san_init(vc);
+	mcp_vcore_started(vc);
 	vcore_loop(vc);
 	rt_this_vcore = NULL;
 	return NULL;
@@ -402,6 +444,10 @@ static void rt_teardown(unsigned nr_init)
 	 * vcore (a late completion would wake a freed uthread and kick a
 	 * closed eventfd). */
 	offload_shutdown();
+	/* Pairs with uth_make_runnable: no plain thread is still kicking a
+	 * vcore whose eventfd we are about to close. */
+	while (load_acquire(&rt.outside_wakes))
+		cpu_relax();
 	/* Then the rings: in-flight requests of abandoned uthreads point into
 	 * their stacks, which must outlive the rings. */
 	for (unsigned i = 0; i < nr_init; i++)
@@ -435,6 +481,16 @@ static int rt_configure(const struct rt_config *cfg, int *cpus, int *ncpus)
 	if (*ncpus <= 0)
 		return *ncpus ? *ncpus : -EINVAL;
 	rt.nr_vcores = cfg->nr_vcores ? cfg->nr_vcores : (unsigned)*ncpus;
+	/* Under atolld the cell may grow: by default, one vcore per online
+	 * cpu (the slots atolld may grant), not per cpu we may use now. */
+	if (!cfg->nr_vcores && mcp_wanted()) {
+		long on = sysconf(_SC_NPROCESSORS_ONLN);
+
+		if (on > (long)rt.nr_vcores)
+			rt.nr_vcores = (unsigned)on;
+		if (rt.nr_vcores > PROCINFO_MAX_VCORES)
+			rt.nr_vcores = PROCINFO_MAX_VCORES;
+	}
 	if (rt.nr_vcores > 1024)
 		return -EINVAL;
 	rt.ops = cfg->sched ? cfg->sched : &sched_default_ops;
@@ -477,6 +533,7 @@ int rt_main(const struct rt_config *cfg, int (*main_fn)(void *), void *arg)
 		goto out;
 	rt.shutdown = 0;
 	rt.nr_parked = 0;
+	rt.outside_wakes = 0;
 	rt.main_ret = 0;
 	rt.vcores = aligned_alloc(CACHE_LINE, sizeof(struct vcore) * rt.nr_vcores);
 	err = -ENOMEM;
@@ -492,6 +549,17 @@ int rt_main(const struct rt_config *cfg, int (*main_fn)(void *), void *arg)
 			goto out_teardown;
 	}
 	rt.nr_granted = rt.nr_vcores;
+	/* Under atolld: start with the grants procinfo holds (vcore 0 always
+	 * runs); standalone mode when atolld is absent or refuses. */
+	if (mcp_wanted()) {
+		int e = mcp_register();
+
+		if (e)
+			LOG_WARN("cannot register with atolld (%s); running standalone",
+				 strerror(-e));
+		else
+			mcp_setup();
+	}
 
 	struct vcore *vc0 = vcore_get(0);
 
@@ -499,6 +567,7 @@ int rt_main(const struct rt_config *cfg, int (*main_fn)(void *), void *arg)
 	vcore_pin(vc0);
 	rt_this_vcore = vc0;
 	vcore_san_init(vc0);
+	mcp_vcore_started(vc0);
 	err = uthread_create(NULL, &mattr, main_trampoline, &ma);
 	if (err)
 		goto out_teardown;
@@ -515,12 +584,16 @@ int rt_main(const struct rt_config *cfg, int (*main_fn)(void *), void *arg)
 		}
 		vcore_pin(vc);
 	}
+	if (rt.mcp_pi)
+		mcp_run();
 	vcore_loop(vc0);
 	for (unsigned i = 1; i < nr_started; i++)
 		pthread_join(vcore_get(i)->thread, NULL);
+	mcp_stop(); /* deregisters */
 	if (!err)
 		err = rt.main_ret;
 out_teardown:
+	mcp_stop(); /* no-op unless registered and not yet stopped */
 	rt_this_vcore = NULL;
 	rt_teardown(nr_init);
 	goto out;
