@@ -26,10 +26,11 @@
 
 #include <atoll/log.h>
 
-#define CLIENTS_MAX 64
+#define CLIENTS_MAX MCPS_MAX /* a connection indexes its MCP */
 
 struct client {
 	int fd;
+	int idx;            /* index in clients[]: names its MCP (mcp.c) */
 	struct ucred cred;
 	char *buf;          /* PROTO_LINE_MAX bytes */
 	size_t len;
@@ -48,7 +49,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: atolld [--foreground] --state-dir DIR [--cpus LIST] [--name NAME]\n"
 "              [--socket PATH] [--group GROUP] [--enforce MODE] [--no-irq]\n"
-"              [--grace-ms MS]\n"
+"              [--grace-ms MS] [--mcp-grace-ms MS]\n"
 "\n"
 "The Atoll supervisor: partitions this node's cores and memory into cells.\n"
 "\n"
@@ -64,6 +65,8 @@ static void usage(FILE *f)
 "  --no-irq         never move IRQs (CG cells say so in their replies)\n"
 "  --grace-ms MS    default grace between SIGTERM and SIGKILL on destroy\n"
 "                   (default 2000)\n"
+"  --mcp-grace-ms MS  deadline of an MCP vcore revocation before atolld\n"
+"                   takes the core by force (default 10)\n"
 "\n"
 "Exit status: 0 after SIGTERM/SIGINT, 1 when it cannot start, 2 on bad usage.\n",
 		PROTO_SOCKET_DEFAULT);
@@ -127,10 +130,34 @@ static void reply_send_all(struct super *s, struct client *cl,
 		static const char oom[] =
 			"{\"ok\":false,\"error\":{\"code\":\"system\",\"message\":\"atolld could not build the reply (out of memory or over the line limit)\"}}\n";
 		reply_send(cl, oom, sizeof(oom) - 1);
+	} else if (c->pass_fd >= 0) {
+		/* The fd rides on the first byte of the reply. */
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} cm;
+		struct iovec iov = { w.buf, 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = cm.buf,
+				     .msg_controllen = sizeof(cm.buf) };
+		struct cmsghdr *ch = CMSG_FIRSTHDR(&mh);
+
+		memset(cm.buf, 0, sizeof(cm.buf));
+		ch->cmsg_level = SOL_SOCKET;
+		ch->cmsg_type = SCM_RIGHTS;
+		ch->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(ch), &c->pass_fd, sizeof(int));
+		if (sendmsg(cl->fd, &mh, MSG_NOSIGNAL) == 1) {
+			reply_send(cl, w.buf + 1, w.len - 1);
+			reply_send(cl, "\n", 1);
+		}
 	} else {
 		reply_send(cl, w.buf, w.len);
 		reply_send(cl, "\n", 1);
 	}
+	if (c->pass_fd >= 0)
+		close(c->pass_fd);
+	c->pass_fd = -1;
 	jw_free(&w);
 }
 
@@ -204,6 +231,9 @@ static void handle_line(struct super *s, struct client *cl, const char *line,
 	memset(&c, 0, sizeof(c));
 	c.peer_pid = cl->cred.pid;
 	c.peer_uid = cl->cred.uid;
+	c.peer_admin = may_change(s, cl);
+	c.conn = cl->idx;
+	c.pass_fd = -1;
 	jw_init(&pw);
 	jw_obj(&pw);
 	doc = json_parse(line, len, err, sizeof(err));
@@ -249,10 +279,12 @@ static void handle_line(struct super *s, struct client *cl, const char *line,
 		r = cell_op_destroy(s, req, &c, &pw);
 	} else if (is_op(op->s, "cell.attach")) {
 		r = cell_op_attach(s, req, &c, &pw);
+	} else if (is_op(op->s, "mcp.register")) {
+		r = mcp_op_register(s, req, &c, &pw);
 	} else {
 		c.code = PROTO_E_UNKNOWN_OP;
 		snprintf(c.msg, sizeof(c.msg),
-			 "unknown op \"%.40s\" (known: status, cell.list, cell.create, cell.resize, cell.destroy, cell.attach)",
+			 "unknown op \"%.40s\" (known: status, cell.list, cell.create, cell.resize, cell.destroy, cell.attach, mcp.register)",
 			 op->s);
 	}
 out:
@@ -342,8 +374,10 @@ static int serve(struct super *s, int lfd)
 	sigset_t empty;
 
 	sigemptyset(&empty);
-	for (int i = 0; i < CLIENTS_MAX; i++)
+	for (int i = 0; i < CLIENTS_MAX; i++) {
 		clients[i].fd = -1;
+		clients[i].idx = i;
+	}
 	while (!stop_requested) {
 		int n = 0, idx[CLIENTS_MAX];
 
@@ -354,7 +388,10 @@ static int serve(struct super *s, int lfd)
 			idx[n - 1] = i;
 			pfd[n++] = (struct pollfd){ clients[i].fd, POLLIN, 0 };
 		}
-		if (ppoll(pfd, (nfds_t)n, NULL, &empty) < 0) {
+		int tmo = mcp_timeout_ms();
+		struct timespec ts = { 0, (long)tmo * 1000000L };
+
+		if (ppoll(pfd, (nfds_t)n, tmo < 0 ? NULL : &ts, &empty) < 0) {
 			if (errno == EINTR)
 				continue;
 			LOG_ERROR("poll: %s", strerror(errno));
@@ -363,9 +400,12 @@ static int serve(struct super *s, int lfd)
 		for (int k = 1; k < n; k++) {
 			struct client *cl = &clients[idx[k - 1]];
 
-			if (pfd[k].revents && !client_read(s, cl))
+			if (pfd[k].revents && !client_read(s, cl)) {
 				client_close(cl);
+				mcp_conn_closed(s, cl->idx);
+			}
 		}
+		mcp_tick(s);
 		if (pfd[0].revents & POLLIN) {
 			int cfd = accept4(lfd, NULL, NULL,
 					  SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -485,6 +525,7 @@ int main(int argc, char **argv)
 		{ "enforce", required_argument, NULL, 'e' },
 		{ "no-irq", no_argument, NULL, 'I' },
 		{ "grace-ms", required_argument, NULL, 'G' },
+		{ "mcp-grace-ms", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -499,6 +540,7 @@ int main(int argc, char **argv)
 	snprintf(s->name, sizeof(s->name), "main");
 	s->admin_gid = (gid_t)-1;
 	s->grace_ms_default = 2000;
+	s->mcp_grace_ms = 10;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
@@ -568,6 +610,17 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			s->grace_ms_default = (int)v;
+			break;
+		}
+		case 'P': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (!*optarg || *end || v < 0 || v > 60000) {
+				fprintf(stderr, "atolld: --mcp-grace-ms must be 0..60000\n");
+				return 2;
+			}
+			s->mcp_grace_ms = (int)v;
 			break;
 		}
 		case 'h':

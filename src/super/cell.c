@@ -347,7 +347,6 @@ static int place(struct super *s, const char *name, const struct cell *self,
 
 /* ---- applying a configuration ---- */
 
-static int cell_pids(struct super *s, struct cell *cell, pid_t *pids, int cap);
 
 /* Give every thread of every process in the cell the cell's cores. The
  * cpuset alone is not enough: since Linux 6.2 a mask set with
@@ -536,6 +535,7 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 			    msg);
 	}
 	LOG_INFO("cell '%s' resized", name);
+	mcp_cell_changed(s, name); /* grants follow the cores */
 	jw_key(w, "cell");
 	cell_json(s, cell, w);
 	return 0;
@@ -543,7 +543,7 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 
 /* Live pids of a cell (cgroup members, or tracked pids in affinity mode),
  * zombies excluded. */
-static int cell_pids(struct super *s, struct cell *cell, pid_t *pids, int cap)
+int cell_pids(struct super *s, struct cell *cell, pid_t *pids, int cap)
 {
 	int n = cap, k = 0;
 
@@ -759,6 +759,8 @@ void cell_json(struct super *s, const struct cell *cell, struct json_w *w)
 	for (int i = 0; i < n; i++)
 		jw_int(w, pids[i]);
 	jw_arr_end(w);
+	jw_key(w, "mcps");
+	mcp_list_json(cell->name, w);
 	if (s->enf.kind == ENF_V2) {
 		snprintf(list, sizeof(list), "%s/%s", s->enf.v2_root, cell->name);
 		jw_kstr(w, "cgroup", list);
@@ -838,6 +840,11 @@ int journal_write(struct super *s, char *msg)
 		jw_obj_end(&w);
 	}
 	jw_arr_end(&w);
+	/* Registrations, for the record: they die with their connection, so
+	 * a restarted atolld does not restore them (the processes keep the
+	 * grants they hold and run on). */
+	jw_key(&w, "mcps");
+	mcp_journal_json(&w);
 	jw_obj_end(&w);
 	if (w.oom) {
 		jw_free(&w);

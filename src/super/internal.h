@@ -1,5 +1,6 @@
 /* internal.h - atolld's private declarations: inventory, enforcement
- * backends (cgroup v2, cgroup v1, affinity), cells, IRQs, the journal.
+ * backends (cgroup v2, cgroup v1, affinity), cells, IRQs, the journal,
+ * MCP registrations and core grants (mcp.c).
  *
  * atolld is single-threaded: one event loop owns every structure here, so
  * nothing below takes a lock. Functions return 0 or -errno; those that can
@@ -26,6 +27,7 @@
 #define CELL_IRQS_MAX 256
 #define CELL_PIDS_MAX 256   /* affinity mode: attached pids tracked */
 #define NOTES_MAX 16
+#define MCPS_MAX 64         /* registered MCPs: one per connection */
 
 /* ---- inventory (inventory.c) ---- */
 
@@ -161,6 +163,7 @@ struct super {
 	gid_t admin_gid;      /* (gid_t)-1: none */
 	bool no_irq;
 	int grace_ms_default;
+	int mcp_grace_ms;     /* revocation deadline of MCP vcores */
 	struct inventory inv;
 	struct enforcer enf;
 	int ncells;
@@ -180,6 +183,9 @@ struct req_ctx {
 	struct notes notes;
 	pid_t peer_pid;
 	uid_t peer_uid;
+	bool peer_admin;    /* may change cells */
+	int conn;           /* the connection's index (< MCPS_MAX) */
+	int pass_fd;        /* >= 0: sent with the reply (SCM_RIGHTS), closed */
 };
 
 int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
@@ -198,6 +204,26 @@ void cell_json(struct super *s, const struct cell *cell, struct json_w *w);
  * destroys, remove orphans). */
 int journal_write(struct super *s, char *msg);
 int journal_restore(struct super *s, int want_enf, char *msg);
+
+/* Live pids of a cell (cgroup members, or tracked pids in affinity mode),
+ * zombies excluded; at most cap. */
+int cell_pids(struct super *s, struct cell *cell, pid_t *pids, int cap);
+
+/* ---- MCPs (mcp.c) ---- */
+
+int mcp_op_register(struct super *s, const struct json *req,
+		    struct req_ctx *c, struct json_w *w);
+/* The connection conn closed: deregister its MCP, if any. */
+void mcp_conn_closed(struct super *s, int conn);
+/* The cell's cores changed: grant or revoke to match. */
+void mcp_cell_changed(struct super *s, const char *cell);
+/* Event-loop timeout while revocations are pending (ms), else -1. */
+int mcp_timeout_ms(void);
+/* Notice completed revocations, force those past their deadline. */
+void mcp_tick(struct super *s);
+/* The registrations, as a JSON array (journal) / per cell (listing). */
+void mcp_journal_json(struct json_w *w);
+void mcp_list_json(const char *cell, struct json_w *w);
 
 /* Kill everything in a cell (SIGTERM, grace, SIGKILL), restore its IRQs
  * and remove its cgroup. */
