@@ -8,10 +8,32 @@ cd "$(dirname "$0")/.."
 
 scripts/deps.sh
 dir=build/release
-[ -f "$dir/build.ninja" ] || meson setup "$dir" -Dbuildtype=release -Doptimization=2 >/dev/null
-ninja -C "$dir" >/dev/null
+mkdir -p build
+log=build/release-bench.log
+# Quiet when all is well; the whole log when something fails.
+if [ ! -f "$dir/build.ninja" ]; then
+  meson setup "$dir" -Dbuildtype=release -Doptimization=2 >"$log" 2>&1 || {
+    cat "$log" >&2; echo "bench.sh: configuring $dir failed (log: $log)" >&2; exit 1; }
+fi
 
 names=("$@")
+if [ ${#names[@]} -eq 0 ] || [ -z "${names[0]}" ]; then
+  targets=()
+else
+  # Only the benchmarks asked for, so unrelated work in progress elsewhere
+  # in the tree does not stop them.
+  targets=("${names[@]/#/bench/bench-}")
+fi
+if ! ninja -C "$dir" "${targets[@]}" >"$log" 2>&1; then
+  bad=$(sed -n "s|.*unknown target 'bench/bench-\([^']*\)'.*|\1|p" "$log" | head -n 1)
+  if [ -n "$bad" ]; then
+    have=$(ninja -C "$dir" -t targets all 2>/dev/null | sed -n 's|^bench/bench-\([^:/]*\): .*|\1|p' | sort -u | tr '\n' ' ')
+    echo "bench.sh: no benchmark named '$bad' (have: $have)" >&2
+    exit 2
+  fi
+  cat "$log" >&2; echo "bench.sh: building in $dir failed (log: $log)" >&2; exit 1
+fi
+
 if [ ${#names[@]} -eq 0 ] || [ -z "${names[0]}" ]; then
   names=()
   for f in "$dir"/bench/bench-*; do names+=("${f##*/bench-}"); done
