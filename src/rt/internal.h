@@ -13,6 +13,8 @@
  *   offload.c             the pool for calls io_uring cannot make
  *   event.c               MPSC event queues with handlers
  *   sync.c                mutex, condvar, semaphore, rwlock, barrier, spin-PDR
+ *   mcp.c                 under atolld: registration, procinfo/procdata,
+ *                         the watcher applying grants and revocations
  *
  * Locking: each vcore's run queues and timer heap have their own spinlock
  * (sched.c, timer.c); rt.lock guards only start-up and shut-down. Lock
@@ -279,6 +281,9 @@ int mcp_register(void);
 /* Before the vcore threads start / after / at the end of rt_main(). */
 void mcp_setup(void);
 void mcp_run(void);
+/* The watcher stops before the vcore threads are joined (it pins them);
+ * the pages go after (vcores publish into them). */
+void mcp_stop_watcher(void);
 void mcp_stop(void);
 /* Apply procinfo's changes (resync: every slot, changed or not). */
 void mcp_apply(bool resync);

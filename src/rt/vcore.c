@@ -587,6 +587,7 @@ int rt_main(const struct rt_config *cfg, int (*main_fn)(void *), void *arg)
 	if (rt.mcp_pi)
 		mcp_run();
 	vcore_loop(vc0);
+	mcp_stop_watcher();
 	for (unsigned i = 1; i < nr_started; i++)
 		pthread_join(vcore_get(i)->thread, NULL);
 	mcp_stop(); /* deregisters */
