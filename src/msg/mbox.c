@@ -483,32 +483,14 @@ void mbox_cap_format(const struct mbox_cap *cap, char *buf)
 	buf[2 * sizeof(cap->b)] = '\0';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int mbox_cap_parse(const char *s, struct mbox_cap *cap)
 {
 	struct mbox_cap c;
 
 	if (!s || !cap)
 		return -EINVAL;
-	for (size_t i = 0; i < sizeof(c.b); i++) {
-		int hi = hexval(s[2 * i]);
-		int lo = hi < 0 ? -1 : hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		c.b[i] = (uint8_t)(hi << 4 | lo);
-	}
-	if (s[2 * sizeof(c.b)] != '\0')
+	if (msg__hex_decode(s, sizeof(c.b), c.b) ||
+	    s[2 * sizeof(c.b)] != '\0')
 		return -EINVAL;
 	*cap = c;
 	return 0;
@@ -547,7 +529,7 @@ static int parse_u64(const char **sp, int base, unsigned maxdigits,
 	unsigned n = 0;
 
 	for (;;) {
-		int d = hexval(*s);
+		int d = msg__hexval(*s);
 
 		if (d < 0 || d >= base)
 			break;

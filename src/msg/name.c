@@ -257,17 +257,6 @@ static int parse_u64_dec(const char *s, uint64_t *v)
 	return 0;
 }
 
-static int hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* ---- server: table ------------------------------------------------------- */
 
 struct ns_client;
@@ -787,14 +776,9 @@ static void do_resolve(struct name_server *ns, struct ns_client *c,
 				"hex digits, at most %u bytes", NAME_KEY_MAX);
 			return;
 		}
-		for (size_t i = 0; i < hl / 2; i++) {
-			int hi = hexv(tok[2][2 * i]), lo = hexv(tok[2][2 * i + 1]);
-
-			if (hi < 0 || lo < 0) {
-				REP_ERR(r, EINVAL, "the key must be hex digits");
-				return;
-			}
-			key[i] = (uint8_t)(hi << 4 | lo);
+		if (msg__hex_decode(tok[2], hl / 2, key)) {
+			REP_ERR(r, EINVAL, "the key must be hex digits");
+			return;
 		}
 		keylen = hl / 2;
 	}
