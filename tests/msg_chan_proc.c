@@ -374,9 +374,11 @@ static void test_refusals(void)
 	CHECK_EQ(chan_listen(&l2, "stale"), -EADDRINUSE);
 	chan_listener_close(l);
 
-	/* The supervisor hook, opener side: $ATOLL_SOCKET set. */
+	/* The supervisor hook, opener side: $ATOLL_SOCKET names something
+	 * that exists (so a supervisor is assumed) and $ATOLL_CELL is unset:
+	 * refused. (tests/super_chan_allow.c asks a real atolld.) */
 	CHECK_OK(chan_listen(&l, "peer"));
-	setenv("ATOLL_SOCKET", "/nonexistent/atolld.sock", 1);
+	setenv("ATOLL_SOCKET", dir, 1);
 	CHECK_EQ(chan_open(&c, "peer", NULL), -EACCES);
 	/* Acceptor side: the opener (child) has no supervisor, the
 	 * acceptor does: it refuses and tells the opener why. */

@@ -60,8 +60,9 @@
  *                the channel is unusable, close it
  *   -EINVAL      bad argument or configuration
  *   -EBUSY       chan_read while a chan_peek is not yet consumed
- *   -EACCES      chan_open/chan_accept: the supervisor (or the hook that
- *                stands for it) refused the channel
+ *   -EACCES      chan_open/chan_accept: the supervisor refused the channel
+ *                (a cell does not allow the other, $ATOLL_CELL unset, or
+ *                atolld at $ATOLL_SOCKET did not answer)
  *   -ENOENT, -ECONNREFUSED  chan_open: nobody listens under that name
  *   -ETIMEDOUT   chan_open/chan_accept: the other side did not complete
  *                the handshake within CHAN_OPEN_TIMEOUT_MS
@@ -453,10 +454,20 @@ int chan_listener_fd(const struct chan_listener *l);
  * chan_rendezvous_path) with geometry cfg (NULL: defaults). Our cell's
  * name is $ATOLL_CELL (default "standalone"). Returns 0 and endpoint 0 in
  * *out, or a negative errno (the peer's refusal reason is logged).
- * Opening is explicit on both sides; see the supervisor hook in
- * src/msg/chan_open.c: with $ATOLL_SOCKET unset (no atolld) it logs "no
- * supervisor: opening directly" once and relies on the rendezvous
- * socket's file permissions. Blocks the calling uthread (or thread). */
+ * Opening is explicit on both sides (the supervisor hook in
+ * src/msg/chan_open.c). When $ATOLL_SOCKET names an existing socket
+ * (atolld runs), $ATOLL_CELL is required on both sides (-EACCES without
+ * it) and atolld is asked "chan.check" {"from":opener cell,"to":acceptor
+ * cell}, which passes only if each cell allows the other (atoll cell
+ * allow A B and atoll cell allow B A): the acceptor asks after reading
+ * the request (which carries the opener's cell) and answers a refusal
+ * with -EACCES; the opener asks again once the reply names the
+ * acceptor's cell (peer stays a plain rendezvous name: the target cell
+ * is learned in the handshake, not encoded in it). A refusal or a
+ * supervisor that does not answer is -EACCES. With $ATOLL_SOCKET unset or
+ * naming nothing (no atolld) it logs "no supervisor: opening directly"
+ * once and relies on the rendezvous socket's file permissions. Blocks
+ * the calling uthread (or thread). */
 int chan_open(struct chan **out, const char *peer,
 	      const struct chan_config *cfg);
 

@@ -38,6 +38,7 @@
 #define PROTO_E_NOPROC "no-process"    /* attach: pid gone or not the peer */
 #define PROTO_E_SYSTEM "system"        /* a kernel interface failed */
 #define PROTO_E_LIMIT "limit"          /* too many cells or clients */
+#define PROTO_E_NOTALLOWED "not-allowed" /* chan.check: a side does not allow */
 
 /* Enforcement levels reported in every reply ("enforcement"). */
 #define PROTO_ENF_V2 "cgroup-v2"

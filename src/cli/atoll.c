@@ -42,6 +42,8 @@ static void help_main(FILE *f)
 "                         [--class ll|cg] [--provision N]\n"
 "  atoll cell destroy NAME [--grace-ms MS]\n"
 "  atoll cell list [--json]\n"
+"  atoll cell allow CELL PEER      (channels between cells need both allows)\n"
+"  atoll cell deny CELL PEER\n"
 "  atoll run --cell NAME -- CMD [ARGS...]\n"
 "  atoll status [--json]\n"
 "\n"
@@ -230,9 +232,10 @@ static long long jint(const struct json *o, const char *k)
 static void print_cells(const struct json *cells)
 {
 	printf("%-20s %-5s %-12s %5s %5s %9s %5s %s\n", "NAME", "CLASS", "CPUS",
-	       "CORES", "PROV", "MEM", "MEMS", "PIDS");
+	       "CORES", "PROV", "MEM", "MEMS", "PIDS [allows:PEERS]");
 	for (size_t i = 0; cells && i < cells->len; i++) {
 		const struct json *c = cells->kids[i], *pids = json_get(c, "pids");
+		const struct json *peers;
 		char sz[32];
 
 		if (jint(c, "mem"))
@@ -244,6 +247,10 @@ static void print_cells(const struct json *cells)
 		       jint(c, "provision"), sz, jstr(c, "mems"));
 		for (size_t k = 0; pids && pids->type == JSON_ARR && k < pids->len; k++)
 			printf("%s%lld", k ? "," : " ", (long long)pids->kids[k]->i);
+		peers = json_get(c, "allowed_peers");
+		for (size_t k = 0; peers && peers->type == JSON_ARR && k < peers->len; k++)
+			if (peers->kids[k]->type == JSON_STR)
+				printf("%s%s", k ? "," : " allows:", peers->kids[k]->s);
 		printf("%s\n", json_get(c, "destroying") ? " (destroying)" : "");
 	}
 }
@@ -329,6 +336,7 @@ static int cmd_cell(int argc, char **argv)
 	struct json_w w;
 	struct json_doc *doc = NULL;
 	bool json_out = false;
+	const char *peer_arg = "";
 	int r;
 
 	if (!sub || !strcmp(sub, "--help") || !strcmp(sub, "-h") ||
@@ -337,6 +345,11 @@ static int cmd_cell(int argc, char **argv)
 		       "       atoll cell resize NAME [--cores N|LIST] [--mem SIZE] [--mems LIST] [--class ll|cg] [--provision N]\n"
 		       "       atoll cell destroy NAME [--grace-ms MS]\n"
 		       "       atoll cell list [--json]\n"
+		       "       atoll cell allow CELL PEER [--json]\n"
+		       "       atoll cell deny CELL PEER [--json]\n"
+		       "allow: CELL allows channels (chan_open) with PEER; a channel between two\n"
+		       "cells opens only when each allows the other. deny takes that back\n"
+		       "(channels already open stay open).\n"
 		       "Exit status: 0 ok, 1 refused by atolld, 2 usage, 3 atolld unreachable.\n");
 		return sub ? 0 : ATOLL_EXIT_USAGE;
 	}
@@ -385,6 +398,30 @@ static int cmd_cell(int argc, char **argv)
 				return r;
 			}
 		}
+	} else if (!strcmp(sub, "allow") || !strcmp(sub, "deny")) {
+		int npos = 0;
+		const char *pos[2] = { NULL, NULL };
+
+		for (int i = 1; i < argc; i++) {
+			if (!strcmp(argv[i], "--json")) {
+				json_out = true;
+			} else if (argv[i][0] == '-' || npos == 2) {
+				jw_free(&w);
+				return usage_err("cell %s takes CELL PEER; '%s' is extra",
+						 sub, argv[i]);
+			} else {
+				pos[npos++] = argv[i];
+			}
+		}
+		if (npos != 2) {
+			jw_free(&w);
+			return usage_err("cell %s needs CELL and PEER", sub);
+		}
+		jw_kstr(&w, "op", !strcmp(sub, "allow") ? "cell.allow" :
+				  "cell.deny");
+		jw_kstr(&w, "cell", pos[0]);
+		jw_kstr(&w, "peer", pos[1]);
+		peer_arg = pos[1];
 	} else {
 		jw_free(&w);
 		return usage_err("unknown cell command '%s'", sub);
@@ -408,6 +445,16 @@ static int cmd_cell(int argc, char **argv)
 			print_cells(json_get(root, "cells"));
 		} else if (!strcmp(sub, "destroy")) {
 			printf("cell '%s' destroyed\n", argv[1]);
+		} else if (!strcmp(sub, "allow") || !strcmp(sub, "deny")) {
+			const struct json *ch = json_get(root, "changed");
+			bool changed = ch && ch->type == JSON_BOOL && ch->b;
+
+			cell = json_get(root, "cell");
+			printf("cell '%s' %s channels with '%s'%s\n",
+			       jstr(cell, "name"),
+			       !strcmp(sub, "allow") ? "allows" : "no longer allows",
+			       peer_arg,
+			       changed ? "" : " (unchanged)");
 		} else {
 			cell = json_get(root, "cell");
 			printf("cell '%s' %s: cpus %s, class %s, provision %lld\n",

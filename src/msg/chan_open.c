@@ -11,9 +11,10 @@
  * refusal is answered with a sentence and logged on both sides.
  *
  * Both sides then ask the supervisor hook (chan__supervisor_approve,
- * below), which is where atolld's permission check goes. Without atolld
- * ($ATOLL_SOCKET unset) it says so once and lets the open through: the
- * rendezvous socket's file permissions are then the only guard.
+ * below): with atolld running it asks "chan.check" whether both cells
+ * allow the channel. Without atolld ($ATOLL_SOCKET unset or naming
+ * nothing) it says so once and lets the open through: the rendezvous
+ * socket's file permissions are then the only guard.
  *
  * Blocking: the handshake uses plain blocking calls with
  * CHAN_OPEN_TIMEOUT_MS socket timeouts. From a uthread it runs on an
@@ -27,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,44 +161,192 @@ static int make_addr(struct sockaddr_un *sa, const char *path)
  *
  * RainForest's rule is "isolate first, then share": cells share nothing
  * unless a channel is explicitly opened, and the supervisor decides
- * whether it may be. When atolld runs, it exports its control socket to
- * every cell's processes in $ATOLL_SOCKET; this function must then ask it
- * (a "chan.approve" request naming the opener's cell, the target name and
- * the peer's pid, which atolld maps to a cell) and return 0 only if both
- * cells' policies allow the channel. It runs on both sides: the opener
- * asks before creating anything (role OPEN, peer_pid 0), the acceptor
- * after validating the request (role ACCEPT, peer_pid from SO_PEERCRED).
+ * whether it may be. atolld exports its control socket to every cell's
+ * processes in $ATOLL_SOCKET and the cell's name in $ATOLL_CELL. When
+ * $ATOLL_SOCKET names a socket that exists, both cells must be known and
+ * atolld asked with "chan.check" {"from":OPENER,"to":TARGET}, which is ok
+ * only when each cell allows the other (atoll cell allow):
  *
- * atolld's approval request is not specified yet, so with $ATOLL_SOCKET
- * set every open is refused with -EACCES (fail closed: a supervisor that
- * cannot be asked must not be bypassed). With $ATOLL_SOCKET unset there is
- * no supervisor: we log "no supervisor: opening directly" once and the
- * only guard is the rendezvous socket's file permissions.
+ *   - chan_open, before anything: $ATOLL_CELL must be a valid name, else
+ *     -EACCES (CHAN_ROLE_OPEN, to == NULL: nothing to ask yet);
+ *   - the acceptor, after validating the request: it asks about the
+ *     opener's cell (from the request) and its own $ATOLL_CELL, and
+ *     answers a refusal with -EACCES, which chan_open returns;
+ *   - chan_open again, once the reply names the acceptor's cell (rep.cell,
+ *     which the rendezvous always carried): it asks too, so an opener
+ *     never maps a channel its supervisor refuses even if the acceptor
+ *     did not ask (an older library, a race with "cell deny"). A refusal
+ *     there closes the connection: the acceptor's end then sees the peer
+ *     gone, as after a crash.
+ *
+ * An unreachable or garbled supervisor refuses (fail closed: a supervisor
+ * that cannot be asked must not be bypassed). With $ATOLL_SOCKET unset,
+ * or naming nothing, there is no supervisor: we log "no supervisor:
+ * opening directly" once and the only guard is the rendezvous socket's
+ * file permissions.
+ *
+ * The cell names are what the processes claim ($ATOLL_CELL); atolld does
+ * not yet match them against the caller's cgroup.
  */
 static uint32_t no_supervisor_said;
 
+/* A sentence into reason; truncation is fine (it is a message). */
+static void say(char *reason, size_t rlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(char *reason, size_t rlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, rlen, fmt, ap);
+	va_end(ap);
+}
+
+static void set_timeouts(int sock);
+static int connect_interrupted(int sock);
+
+/* The supervisor's socket path, or NULL when there is none. */
+static const char *supervisor_socket(void)
+{
+	const char *sock = getenv("ATOLL_SOCKET");
+	struct stat sb;
+
+	if (sock && *sock && !stat(sock, &sb))
+		return sock;
+	/* The exchange only elects the one caller that logs; it orders
+	 * nothing and pairs with nothing. */
+	if (!xchg_acq_rel(&no_supervisor_said, 1))
+		LOG_INFO("chan: no supervisor: opening directly (%s%s; channel "
+			 "opens are guarded only by the rendezvous socket's "
+			 "file permissions)",
+			 sock && *sock ? "nothing at ATOLL_SOCKET=" :
+					 "ATOLL_SOCKET is not set",
+			 sock && *sock ? sock : "");
+	return NULL;
+}
+
+/* Copy the JSON string value of "key" in line (escapes kept as written,
+ * which is enough for a sentence in a log). */
+static void reply_field(const char *line, const char *key, char *out,
+			size_t len)
+{
+	char pat[32];
+	const char *p;
+	size_t n = 0;
+
+	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	out[0] = '\0';
+	p = strstr(line, pat);
+	if (!p)
+		return;
+	for (p += strlen(pat); *p && *p != '"' && n + 1 < len; p++) {
+		if (*p == '\\' && p[1])
+			p++;
+		out[n++] = *p;
+	}
+	out[n] = '\0';
+}
+
+/* Ask atolld at path whether cell from may open a channel to cell to. */
+static int supervisor_ask(const char *path, const char *from, const char *to,
+			  char *reason, size_t rlen)
+{
+	char line[4096], code[64], msg[CHAN_REASON_MAX];
+	struct sockaddr_un sa;
+	size_t got = 0;
+	int sock, err, n;
+
+	if (make_addr(&sa, path)) {
+		say(reason, rlen, "the supervisor socket path %s is too "
+			 "long", path);
+		return -EACCES;
+	}
+	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock < 0) {
+		say(reason, rlen, "cannot ask the supervisor: %s",
+			 strerror(errno));
+		return -EACCES;
+	}
+	set_timeouts(sock);
+	if (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) &&
+	    (err = connect_interrupted(sock))) {
+		say(reason, rlen, "the supervisor at %s cannot be asked "
+			 "(%s), so the channel from cell '%s' to '%s' is "
+			 "refused", path, strerror(-err), from, to);
+		close(sock);
+		return -EACCES;
+	}
+	/* Names passed name_ok: nothing in them needs escaping. */
+	n = snprintf(line, sizeof(line),
+		     "{\"op\":\"chan.check\",\"from\":\"%s\",\"to\":\"%s\"}\n",
+		     from, to);
+	while (got < (size_t)n) {
+		ssize_t w = send(sock, line + got, (size_t)n - got,
+				 MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto broken;
+		got += (size_t)w;
+	}
+	got = 0;
+	while (got + 1 < sizeof(line) && !memchr(line, '\n', got)) {
+		ssize_t r = recv(sock, line + got, sizeof(line) - 1 - got, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	line[got] = '\0';
+	if (!strchr(line, '\n') && strncmp(line, "{\"ok\":", 6))
+		goto broken;
+	close(sock);
+	if (!strncmp(line, "{\"ok\":true", 10))
+		return 0;
+	if (strncmp(line, "{\"ok\":false", 11)) {
+		sock = -1;
+		goto broken;
+	}
+	reply_field(line, "code", code, sizeof(code));
+	reply_field(line, "message", msg, sizeof(msg));
+	say(reason, rlen, "the supervisor refused the channel from cell "
+		 "'%s' to '%s': %s (%s)", from, to, msg, code);
+	return -EACCES;
+broken:
+	if (sock >= 0)
+		close(sock);
+	say(reason, rlen, "the supervisor at %s did not answer whether "
+		 "cell '%s' may open a channel to '%s', so it is refused",
+		 path, from, to);
+	return -EACCES;
+}
+
+/* Returns 0 to go on, -EACCES with a sentence in reason to refuse. to is
+ * NULL for the opener's first check (its own cell only). */
 static int chan__supervisor_approve(enum chan_role role, const char *from,
 				    const char *to, pid_t peer_pid,
 				    char *reason, size_t rlen)
 {
-	const char *sock = getenv("ATOLL_SOCKET");
+	const char *sock = supervisor_socket();
+	const char *mine = getenv("ATOLL_CELL");
 
-	if (!sock || !*sock) {
-		/* The exchange only elects the one caller that logs; it
-		 * orders nothing and pairs with nothing. */
-		if (!xchg_acq_rel(&no_supervisor_said, 1))
-			LOG_INFO("chan: no supervisor: opening directly "
-				 "(ATOLL_SOCKET is not set; channel opens "
-				 "are guarded only by the rendezvous "
-				 "socket's file permissions)");
-		return 0;
-	}
-	(void)role;
 	(void)peer_pid;
-	snprintf(reason, rlen, "the supervisor at %s must approve a channel "
-		 "from cell '%s' to '%s', and channel approval is not "
-		 "implemented in atolld yet", sock, from, to);
-	return -EACCES;
+	if (!sock)
+		return 0;
+	if (!mine || !name_ok(mine)) {
+		say(reason, rlen, "ATOLL_CELL is %s: with a supervisor "
+			 "(ATOLL_SOCKET=%s) a process must name its cell to "
+			 "%s a channel", mine ? "not a valid cell name" :
+			 "not set", sock,
+			 role == CHAN_ROLE_OPEN ? "open" : "accept");
+		return -EACCES;
+	}
+	if (!to)
+		return 0;
+	return supervisor_ask(sock, from, to, reason, rlen);
 }
 
 /* ---- descriptors over the socket ------------------------------------------ */
@@ -476,7 +626,7 @@ static long accept_handshake(void *arg)
 		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
 	}
 	err = chan__supervisor_approve(CHAN_ROLE_ACCEPT, req.from_cell,
-				       a->l->name, pid, rep.reason,
+				       my_cell(), pid, rep.reason,
 				       sizeof(rep.reason));
 	if (err)
 		goto refuse;
@@ -574,6 +724,7 @@ static long open_handshake(void *arg)
 	struct chan_open_req req;
 	struct chan_open_rep rep;
 	struct sockaddr_un sa;
+	char reason[CHAN_REASON_MAX];
 	int fds[CHAN_OPEN_NFDS], sock = -1, err, nfds;
 	bool trunc;
 	ssize_t n;
@@ -640,6 +791,19 @@ static long open_handshake(void *arg)
 			 rep.cell, my_cell(), rep.reason);
 		goto fail;
 	}
+	/* Our own question, now that the reply names the target's cell. */
+	if (!name_ok(rep.cell)) {
+		err = -EPROTO;
+		LOG_WARN("chan: '%s' answered the open with a bad cell name",
+			 o->peer);
+		goto fail;
+	}
+	err = chan__supervisor_approve(CHAN_ROLE_OPEN, my_cell(), rep.cell, 0,
+				       reason, sizeof(reason));
+	if (err) {
+		LOG_WARN("chan: opening '%s' refused: %s", o->peer, reason);
+		goto fail;
+	}
 	err = chan__endpoint(&o->c, 0, fds[0], &fds[1], sock, o->poll_ns);
 	if (err)
 		return err; /* it closed everything */
@@ -669,7 +833,7 @@ int chan_open(struct chan **out, const char *peer,
 		err = chan_rendezvous_path(path, sizeof(path), peer);
 	if (err)
 		return err;
-	err = chan__supervisor_approve(CHAN_ROLE_OPEN, my_cell(), peer, 0,
+	err = chan__supervisor_approve(CHAN_ROLE_OPEN, my_cell(), NULL, 0,
 				       reason, sizeof(reason));
 	if (err) {
 		LOG_WARN("chan: opening '%s' refused: %s", peer, reason);

@@ -252,7 +252,8 @@ static void handle_line(struct super *s, struct client *cl, const char *line,
 		goto out;
 	}
 	if ((is_op(op->s, "cell.create") || is_op(op->s, "cell.resize") ||
-	     is_op(op->s, "cell.destroy") || is_op(op->s, "cell.attach")) &&
+	     is_op(op->s, "cell.destroy") || is_op(op->s, "cell.attach") ||
+	     is_op(op->s, "cell.allow") || is_op(op->s, "cell.deny")) &&
 	    !may_change(s, cl)) {
 		c.code = PROTO_E_PERM;
 		snprintf(c.msg, sizeof(c.msg),
@@ -279,12 +280,16 @@ static void handle_line(struct super *s, struct client *cl, const char *line,
 		r = cell_op_destroy(s, req, &c, &pw);
 	} else if (is_op(op->s, "cell.attach")) {
 		r = cell_op_attach(s, req, &c, &pw);
+	} else if (is_op(op->s, "cell.allow") || is_op(op->s, "cell.deny")) {
+		r = cell_op_allow(s, req, &c, &pw, is_op(op->s, "cell.allow"));
+	} else if (is_op(op->s, "chan.check")) {
+		r = chan_op_check(s, req, &c, &pw);
 	} else if (is_op(op->s, "mcp.register")) {
 		r = mcp_op_register(s, req, &c, &pw);
 	} else {
 		c.code = PROTO_E_UNKNOWN_OP;
 		snprintf(c.msg, sizeof(c.msg),
-			 "unknown op \"%.40s\" (known: status, cell.list, cell.create, cell.resize, cell.destroy, cell.attach, mcp.register)",
+			 "unknown op \"%.40s\" (known: status, cell.list, cell.create, cell.resize, cell.destroy, cell.attach, cell.allow, cell.deny, chan.check, mcp.register)",
 			 op->s);
 	}
 out:

@@ -62,8 +62,31 @@ struct cell *cell_find(struct super *s, const char *name)
 	return NULL;
 }
 
+static int peer_index(const struct cell *cell, const char *peer)
+{
+	for (int i = 0; i < cell->npeers; i++)
+		if (!strcmp(cell->peers[i], peer))
+			return i;
+	return -1;
+}
+
+static void peer_drop(struct cell *cell, int i)
+{
+	cell->npeers--;
+	if (i != cell->npeers)
+		memcpy(cell->peers[i], cell->peers[cell->npeers],
+		       sizeof(cell->peers[0]));
+}
+
 static void cell_remove(struct super *s, struct cell *cell)
 {
+	/* A later cell of the same name must not inherit the allows. */
+	for (int i = 0; i < s->ncells; i++) {
+		int k = peer_index(s->cells[i], cell->name);
+
+		if (k >= 0)
+			peer_drop(s->cells[i], k);
+	}
 	for (int i = 0; i < s->ncells; i++) {
 		if (s->cells[i] == cell) {
 			s->cells[i] = s->cells[--s->ncells];
@@ -733,6 +756,143 @@ int cell_op_attach(struct super *s, const struct json *req, struct req_ctx *c,
 	return 0;
 }
 
+/* ---- channel permissions: cell.allow, cell.deny, chan.check ---- */
+
+/* A required string field naming a cell, valid as a name. */
+static int get_cell_field(const struct json *req, const char *key,
+			  struct req_ctx *c, const char **out)
+{
+	const struct json *v = json_get(req, key);
+
+	if (!v)
+		return fail(c, PROTO_E_BADREQ, "the field \"%s\" is missing", key);
+	if (v->type != JSON_STR)
+		return fail(c, PROTO_E_BADREQ, "the field \"%s\" must be a string",
+			    key);
+	if (!name_valid(v->s))
+		return fail(c, PROTO_E_BADREQ,
+			    "the field \"%s\": cell name \"%.40s\" is invalid: use 1 to %d letters, digits, '-' or '_', starting with a letter or digit",
+			    key, v->s, PROTO_NAME_MAX);
+	*out = v->s;
+	return 0;
+}
+
+static void peers_json(const struct cell *cell, struct json_w *w)
+{
+	jw_key(w, "allowed_peers");
+	jw_arr(w);
+	for (int i = 0; i < cell->npeers; i++)
+		jw_str(w, cell->peers[i]);
+	jw_arr_end(w);
+}
+
+static const char *const allow_keys[] = { "op", "cell", "peer", NULL };
+
+int cell_op_allow(struct super *s, const struct json *req, struct req_ctx *c,
+		  struct json_w *w, bool allow)
+{
+	const char *name, *peer, *op = allow ? "cell.allow" : "cell.deny";
+	struct cell *cell;
+	char msg[MSG_MAX];
+	char saved[PROTO_NAME_MAX + 1];
+	int k, r;
+
+	if (check_keys(req, allow_keys, c) ||
+	    get_cell_field(req, "cell", c, &name) ||
+	    get_cell_field(req, "peer", c, &peer))
+		return -EINVAL;
+	if (!strcmp(name, peer))
+		return fail(c, PROTO_E_BADREQ,
+			    "%s: a cell needs no permission for channels within itself ('%s')",
+			    op, name);
+	cell = cell_find(s, name);
+	if (!cell)
+		return fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", name);
+	if (!cell_find(s, peer))
+		return fail(c, PROTO_E_NOCELL, "peer cell '%s' does not exist",
+			    peer);
+	if (cell->destroying)
+		return fail(c, PROTO_E_NOCELL, "cell '%s' is being destroyed",
+			    name);
+	k = peer_index(cell, peer);
+	if (allow && k < 0) {
+		if (cell->npeers >= CELL_PEERS_MAX)
+			return fail(c, PROTO_E_LIMIT,
+				    "cell '%s' already allows %d peers, the most it can",
+				    name, CELL_PEERS_MAX);
+		snprintf(cell->peers[cell->npeers++], sizeof(cell->peers[0]),
+			 "%s", peer);
+		r = journal_write(s, msg);
+		if (r) {
+			cell->npeers--;
+			return fail(c, PROTO_E_SYSTEM,
+				    "cell '%s' does not allow '%s': %s", name,
+				    peer, msg);
+		}
+		LOG_INFO("cell '%s' allows channels with '%s'", name, peer);
+	} else if (!allow && k >= 0) {
+		memcpy(saved, cell->peers[k], sizeof(saved));
+		peer_drop(cell, k);
+		r = journal_write(s, msg);
+		if (r) {
+			snprintf(cell->peers[cell->npeers++],
+				 sizeof(cell->peers[0]), "%s", saved);
+			return fail(c, PROTO_E_SYSTEM,
+				    "cell '%s' still allows '%s': %s", name,
+				    peer, msg);
+		}
+		LOG_INFO("cell '%s' no longer allows channels with '%s'", name,
+			 peer);
+	}
+	jw_kbool(w, "changed", allow ? k < 0 : k >= 0);
+	jw_key(w, "cell");
+	cell_json(s, cell, w);
+	return 0;
+}
+
+static const char *const check_keys_chan[] = { "op", "from", "to", NULL };
+
+int chan_op_check(struct super *s, const struct json *req, struct req_ctx *c,
+		  struct json_w *w)
+{
+	const char *from, *to;
+	struct cell *a, *b;
+	bool ab, ba;
+
+	if (check_keys(req, check_keys_chan, c) ||
+	    get_cell_field(req, "from", c, &from) ||
+	    get_cell_field(req, "to", c, &to))
+		return -EINVAL;
+	a = cell_find(s, from);
+	if (!a || a->destroying)
+		return fail(c, PROTO_E_NOCELL, "cell '%s' (the opener) %s", from,
+			    a ? "is being destroyed" : "does not exist");
+	b = cell_find(s, to);
+	if (!b || b->destroying)
+		return fail(c, PROTO_E_NOCELL, "cell '%s' (the target) %s", to,
+			    b ? "is being destroyed" : "does not exist");
+	if (a != b) {
+		ab = peer_index(a, to) >= 0;
+		ba = peer_index(b, from) >= 0;
+		if (!ab && !ba)
+			return fail(c, PROTO_E_NOTALLOWED,
+				    "neither cell allows the channel: '%s' does not allow '%s' and '%s' does not allow '%s' (atoll cell allow)",
+				    from, to, to, from);
+		if (!ab)
+			return fail(c, PROTO_E_NOTALLOWED,
+				    "cell '%s' (the opener) does not allow channels with '%s'",
+				    from, to);
+		if (!ba)
+			return fail(c, PROTO_E_NOTALLOWED,
+				    "cell '%s' (the target) does not allow channels with '%s'",
+				    to, from);
+	}
+	jw_kstr(w, "from", from);
+	jw_kstr(w, "to", to);
+	jw_kbool(w, "allowed", true);
+	return 0;
+}
+
 void cell_json(struct super *s, const struct cell *cell, struct json_w *w)
 {
 	char list[1024];
@@ -761,6 +921,7 @@ void cell_json(struct super *s, const struct cell *cell, struct json_w *w)
 	jw_arr_end(w);
 	jw_key(w, "mcps");
 	mcp_list_json(cell->name, w);
+	peers_json(cell, w);
 	if (s->enf.kind == ENF_V2) {
 		snprintf(list, sizeof(list), "%s/%s", s->enf.v2_root, cell->name);
 		jw_kstr(w, "cgroup", list);
@@ -837,6 +998,7 @@ int journal_write(struct super *s, char *msg)
 			jw_obj_end(&w);
 		}
 		jw_arr_end(&w);
+		peers_json(c, &w);
 		jw_obj_end(&w);
 	}
 	jw_arr_end(&w);
@@ -919,7 +1081,7 @@ static int load_cell(struct super *s, const struct json *o, struct cell *c,
 		     char *msg)
 {
 	const char *name, *cls, *cpus, *mems;
-	const struct json *irqs, *pids, *d;
+	const struct json *irqs, *pids, *peers, *d;
 	int64_t mem, prov;
 
 	if (o->type != JSON_OBJ || jstr(o, "name", &name) || !name_valid(name) ||
@@ -969,6 +1131,19 @@ static int load_cell(struct super *s, const struct json *o, struct cell *c,
 			c->pids[c->npids].pid = (pid_t)pid;
 			c->pids[c->npids].start = (uint64_t)st;
 			c->npids++;
+		}
+	}
+	/* Optional: journals before channel permissions have none. */
+	peers = json_get(o, "allowed_peers");
+	if (peers && peers->type == JSON_ARR) {
+		for (size_t i = 0; i < peers->len && c->npeers < CELL_PEERS_MAX;
+		     i++) {
+			const struct json *p = peers->kids[i];
+
+			if (p->type != JSON_STR || !name_valid(p->s))
+				goto bad;
+			snprintf(c->peers[c->npeers++], sizeof(c->peers[0]),
+				 "%s", p->s);
 		}
 	}
 	return 0;
@@ -1105,6 +1280,14 @@ int journal_restore(struct super *s, int want_enf, char *msg)
 		}
 		i++;
 	}
+	/* Allows naming a cell the journal does not hold are dropped, so a
+	 * later cell of that name does not inherit them. */
+	for (int i = 0; i < s->ncells; i++)
+		for (int k = 0; k < s->cells[i]->npeers;)
+			if (!cell_find(s, s->cells[i]->peers[k]))
+				peer_drop(s->cells[i], k);
+			else
+				k++;
 	nnames = enf_list(&s->enf, names, (int)ARRAY_SIZE(names));
 	for (int i = 0; i < nnames; i++) {
 		struct cell orphan;

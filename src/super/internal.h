@@ -28,6 +28,7 @@
 #define CELL_PIDS_MAX 256   /* affinity mode: attached pids tracked */
 #define NOTES_MAX 16
 #define MCPS_MAX 64         /* registered MCPs: one per connection */
+#define CELL_PEERS_MAX 64   /* cells a cell allows channels with */
 
 /* ---- inventory (inventory.c) ---- */
 
@@ -145,6 +146,8 @@ struct cell {
 	struct irq_saved irqs[CELL_IRQS_MAX];
 	int npids;           /* ENF_AFFINITY only */
 	struct tracked_pid pids[CELL_PIDS_MAX];
+	int npeers;          /* cells this one allows channels with */
+	char peers[CELL_PEERS_MAX][PROTO_NAME_MAX + 1];
 };
 
 struct notes {
@@ -197,6 +200,12 @@ int cell_op_destroy(struct super *s, const struct json *req,
 int cell_op_attach(struct super *s, const struct json *req, struct req_ctx *c,
 		   struct json_w *w);
 void cell_op_list(struct super *s, struct json_w *w);
+/* cell.allow / cell.deny (privileged) and chan.check (read-only): the
+ * peers a cell allows channels with; a channel needs both sides' allow. */
+int cell_op_allow(struct super *s, const struct json *req, struct req_ctx *c,
+		  struct json_w *w, bool allow);
+int chan_op_check(struct super *s, const struct json *req, struct req_ctx *c,
+		  struct json_w *w);
 void cell_json(struct super *s, const struct cell *cell, struct json_w *w);
 
 /* Journal: write the whole state atomically; load it at start and
