@@ -41,9 +41,7 @@ void note_add(struct notes *nt, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int fail(struct req_ctx *c, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(struct req_ctx *c, const char *code, const char *fmt, ...)
+int req_fail(struct req_ctx *c, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -120,7 +118,7 @@ static int check_keys(const struct json *req, const char *const *allowed,
 			if (!strcmp(req->keys[i], *a))
 				ok = true;
 		if (!ok)
-			return fail(c, PROTO_E_BADREQ,
+			return req_fail(c, PROTO_E_BADREQ,
 				    "unknown field \"%.40s\" in a \"%.20s\" request",
 				    req->keys[i],
 				    json_get(req, "op")->s);
@@ -146,20 +144,19 @@ static int get_name(const struct json *req, struct req_ctx *c,
 	const struct json *v = json_get(req, "name");
 
 	if (!v)
-		return fail(c, PROTO_E_BADREQ, "the field \"name\" is missing");
+		return req_fail(c, PROTO_E_BADREQ, "the field \"name\" is missing");
 	if (v->type != JSON_STR)
-		return fail(c, PROTO_E_BADREQ, "the field \"name\" must be a string");
+		return req_fail(c, PROTO_E_BADREQ, "the field \"name\" must be a string");
 	if (!name_valid(v->s))
-		return fail(c, PROTO_E_BADREQ,
+		return req_fail(c, PROTO_E_BADREQ,
 			    "cell name \"%.40s\" is invalid: use 1 to %d letters, digits, '-' or '_', starting with a letter or digit",
 			    v->s, PROTO_NAME_MAX);
 	*out = v->s;
 	return 0;
 }
 
-/* An optional integer field in [lo, hi]. */
-static int get_int(const struct json *req, const char *key, int64_t lo,
-		   int64_t hi, struct req_ctx *c, int64_t *out, bool *present)
+int req_get_int(const struct json *req, const char *key, int64_t lo,
+		int64_t hi, struct req_ctx *c, int64_t *out, bool *present)
 {
 	const struct json *v = json_get(req, key);
 
@@ -167,10 +164,10 @@ static int get_int(const struct json *req, const char *key, int64_t lo,
 	if (!v)
 		return 0;
 	if (v->type != JSON_NUM || !v->is_int)
-		return fail(c, v->type == JSON_NUM ? PROTO_E_RANGE : PROTO_E_BADREQ,
+		return req_fail(c, v->type == JSON_NUM ? PROTO_E_RANGE : PROTO_E_BADREQ,
 			    "the field \"%s\" must be an integer", key);
 	if (v->i < lo || v->i > hi)
-		return fail(c, PROTO_E_RANGE,
+		return req_fail(c, PROTO_E_RANGE,
 			    "the field \"%s\" is %lld; it must be between %lld and %lld",
 			    key, (long long)v->i, (long long)lo, (long long)hi);
 	*out = v->i;
@@ -187,7 +184,7 @@ static int get_str(const struct json *req, const char *key, struct req_ctx *c,
 	if (!v)
 		return 0;
 	if (v->type != JSON_STR)
-		return fail(c, PROTO_E_BADREQ, "the field \"%s\" must be a string",
+		return req_fail(c, PROTO_E_BADREQ, "the field \"%s\" must be a string",
 			    key);
 	*out = v->s;
 	return 0;
@@ -219,11 +216,11 @@ static int parse_spec(struct super *s, const struct json *req,
 
 		if (cv && cv->type == JSON_NUM && cv->is_int &&
 		    cv->i > managed && cv->i < INT32_MAX)
-			return fail(c, PROTO_E_RANGE,
+			return req_fail(c, PROTO_E_RANGE,
 				    "too many cores: %lld requested but this atolld manages only %d (cpus %s)",
 				    (long long)cv->i, managed, mlist);
 	}
-	if (get_int(req, "cores", 1, managed, c, &v, &has))
+	if (req_get_int(req, "cores", 1, managed, c, &v, &has))
 		return -EINVAL;
 	sp->has_cores = has;
 	sp->cores = (int)v;
@@ -233,35 +230,35 @@ static int parse_spec(struct super *s, const struct json *req,
 		int r = cpulist_parse(str, &sp->cpus);
 
 		if (r)
-			return fail(c, PROTO_E_BADREQ,
+			return req_fail(c, PROTO_E_BADREQ,
 				    "\"cpus\": \"%.40s\" is not a cpu list like \"1-3,5\"",
 				    str);
 		if (CPU_COUNT(&sp->cpus) == 0)
-			return fail(c, PROTO_E_RANGE,
+			return req_fail(c, PROTO_E_RANGE,
 				    "\"cpus\" is empty; a cell needs at least one core");
 		for (int i = 0; i < CPU_SETSIZE; i++)
 			if (CPU_ISSET(i, &sp->cpus) && !CPU_ISSET(i, &s->managed))
-				return fail(c, PROTO_E_RANGE,
+				return req_fail(c, PROTO_E_RANGE,
 					    "cpu %d is not managed by this atolld (it manages %s)",
 					    i, mlist);
 		sp->has_cpus = true;
 	}
 	if (sp->has_cores && sp->has_cpus)
-		return fail(c, PROTO_E_BADREQ,
+		return req_fail(c, PROTO_E_BADREQ,
 			    "give either \"cores\" (a count) or \"cpus\" (a list), not both");
-	if (get_int(req, "mem", 0, INT64_MAX, c, &v, &has))
+	if (req_get_int(req, "mem", 0, INT64_MAX, c, &v, &has))
 		return -EINVAL;
 	if (has) {
 		sp->has_mem = true;
 		sp->mem = (uint64_t)v;
 		if (sp->mem && sp->mem < (1u << 20))
-			return fail(c, PROTO_E_RANGE,
+			return req_fail(c, PROTO_E_RANGE,
 				    "memory limit of %llu bytes is below the minimum of 1M (0 means unlimited)",
 				    (unsigned long long)sp->mem);
 		if (sp->mem > s->inv.mem_total) {
 			size_format(sp->mem, sz, sizeof(sz));
 			size_format(s->inv.mem_total, sz2, sizeof(sz2));
-			return fail(c, PROTO_E_RANGE,
+			return req_fail(c, PROTO_E_RANGE,
 				    "memory limit %s exceeds the node's memory (%s)",
 				    sz, sz2);
 		}
@@ -270,13 +267,13 @@ static int parse_spec(struct super *s, const struct json *req,
 		return -EINVAL;
 	if (str) {
 		if (cpulist_parse(str, &sp->mems) || CPU_COUNT(&sp->mems) == 0)
-			return fail(c, PROTO_E_BADREQ,
+			return req_fail(c, PROTO_E_BADREQ,
 				    "\"mems\": \"%.40s\" is not a non-empty NUMA node list",
 				    str);
 		for (int i = 0; i < CPU_SETSIZE; i++)
 			if (CPU_ISSET(i, &sp->mems) &&
 			    !CPU_ISSET(i, &s->inv.mem_nodes))
-				return fail(c, PROTO_E_RANGE,
+				return req_fail(c, PROTO_E_RANGE,
 					    "NUMA node %d does not exist or has no memory",
 					    i);
 		sp->has_mems = true;
@@ -289,12 +286,12 @@ static int parse_spec(struct super *s, const struct json *req,
 		else if (!strcmp(str, "cg"))
 			sp->cls = CLASS_CG;
 		else
-			return fail(c, PROTO_E_BADREQ,
+			return req_fail(c, PROTO_E_BADREQ,
 				    "\"class\" must be \"ll\" or \"cg\", not \"%.20s\"",
 				    str);
 		sp->has_class = true;
 	}
-	if (get_int(req, "provision", 0, managed, c, &v, &has))
+	if (req_get_int(req, "provision", 0, managed, c, &v, &has))
 		return -EINVAL;
 	sp->has_prov = has;
 	sp->prov = (int)v;
@@ -323,7 +320,7 @@ static int place(struct super *s, const char *name, const struct cell *self,
 				continue;
 			for (int k = 0; k < s->ncells; k++)
 				if (CPU_ISSET(i, &s->cells[k]->cpus))
-					return fail(c, PROTO_E_BUSY,
+					return req_fail(c, PROTO_E_BUSY,
 						    "cell '%s': cpu %d belongs to cell '%s'; cores are exclusive",
 						    name, i, s->cells[k]->name);
 		}
@@ -346,7 +343,7 @@ static int place(struct super *s, const char *name, const struct cell *self,
 				have++;
 			}
 		if (have < sp->cores)
-			return fail(c, PROTO_E_NOCORES,
+			return req_fail(c, PROTO_E_NOCORES,
 				    "cell '%s': %d cores requested but only %d are free",
 				    name, sp->cores,
 				    m - ncores(&others));
@@ -357,10 +354,10 @@ static int place(struct super *s, const char *name, const struct cell *self,
 	prov = sp->has_prov ? sp->prov : (self ? self->provision : 0);
 	if (other_res + (prov > n ? prov : n) > m) {
 		if (prov > n)
-			return fail(c, PROTO_E_ADMISSION,
+			return req_fail(c, PROTO_E_ADMISSION,
 				    "cell '%s': a provision of %d cores cannot be honoured: %d of the %d managed cores are held or guaranteed by other cells",
 				    name, prov, other_res, m);
-		return fail(c, PROTO_E_NOCORES,
+		return req_fail(c, PROTO_E_NOCORES,
 			    "cell '%s': %d cores requested but %d of the %d managed cores are held or guaranteed by other cells",
 			    name, n, other_res, m);
 	}
@@ -447,20 +444,20 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 	    parse_spec(s, req, c, &sp))
 		return -EINVAL;
 	if (!sp.has_cores && !sp.has_cpus)
-		return fail(c, PROTO_E_BADREQ,
+		return req_fail(c, PROTO_E_BADREQ,
 			    "cell '%s': say how many cores (\"cores\") or which (\"cpus\")",
 			    name);
 	if (cell_find(s, name))
-		return fail(c, PROTO_E_EXISTS, "cell '%s' already exists", name);
+		return req_fail(c, PROTO_E_EXISTS, "cell '%s' already exists", name);
 	if (s->ncells >= CELLS_MAX)
-		return fail(c, PROTO_E_LIMIT, "cell '%s': this atolld already has %d cells, the most it holds",
+		return req_fail(c, PROTO_E_LIMIT, "cell '%s': this atolld already has %d cells, the most it holds",
 			    name, CELLS_MAX);
 	if (place(s, name, NULL, &sp, c, &cpus))
 		return -EINVAL;
 
 	cell = calloc(1, sizeof(*cell));
 	if (!cell)
-		return fail(c, PROTO_E_SYSTEM, "cell '%s': out of memory", name);
+		return req_fail(c, PROTO_E_SYSTEM, "cell '%s': out of memory", name);
 	snprintf(cell->name, sizeof(cell->name), "%s", name);
 	cell->cls = sp.has_class ? sp.cls : CLASS_LL;
 	cell->cpus = cpus;
@@ -471,7 +468,7 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 			    msg);
 	if (r) {
 		free(cell);
-		return fail(c, PROTO_E_SYSTEM, "cell '%s': %s", name, msg);
+		return req_fail(c, PROTO_E_SYSTEM, "cell '%s': %s", name, msg);
 	}
 	s->cells[s->ncells++] = cell;
 	if (cell->cls == CLASS_CG)
@@ -483,7 +480,7 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 		irq_restore(cell, &ignore);
 		enf_cell_rmdir(&s->enf, name, c->msg);
 		cell_remove(s, cell);
-		return fail(c, PROTO_E_SYSTEM, "cell '%s' not created: %s",
+		return req_fail(c, PROTO_E_SYSTEM, "cell '%s' not created: %s",
 			    name, msg);
 	}
 	LOG_INFO("cell '%s' created", name);
@@ -509,13 +506,13 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 		return -EINVAL;
 	cell = cell_find(s, name);
 	if (!cell)
-		return fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", name);
+		return req_fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", name);
 	if (cell->destroying)
-		return fail(c, PROTO_E_NOCELL, "cell '%s' is being destroyed",
+		return req_fail(c, PROTO_E_NOCELL, "cell '%s' is being destroyed",
 			    name);
 	if (!sp.has_cores && !sp.has_cpus && !sp.has_mem && !sp.has_mems &&
 	    !sp.has_class && !sp.has_prov)
-		return fail(c, PROTO_E_BADREQ,
+		return req_fail(c, PROTO_E_BADREQ,
 			    "cell '%s': a resize needs at least one of cores, cpus, mem, mems, class, provision",
 			    name);
 	to = *cell;
@@ -530,7 +527,7 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 	old = *cell;
 	r = apply(s, cell, &to, msg);
 	if (r)
-		return fail(c, PROTO_E_SYSTEM, "cell '%s' unchanged: %s", name,
+		return req_fail(c, PROTO_E_SYSTEM, "cell '%s' unchanged: %s", name,
 			    msg);
 	/* IRQs follow the class and the cores. */
 	{
@@ -554,7 +551,7 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 		}
 		cell->cls = old.cls;
 		apply(s, cell, &old, ignore);
-		return fail(c, PROTO_E_SYSTEM, "cell '%s' unchanged: %s", name,
+		return req_fail(c, PROTO_E_SYSTEM, "cell '%s' unchanged: %s", name,
 			    msg);
 	}
 	LOG_INFO("cell '%s' resized", name);
@@ -659,23 +656,23 @@ int cell_op_destroy(struct super *s, const struct json *req,
 	int r;
 
 	if (check_keys(req, destroy_keys, c) || get_name(req, c, &name) ||
-	    get_int(req, "grace_ms", 0, 60000, c, &grace, &has))
+	    req_get_int(req, "grace_ms", 0, 60000, c, &grace, &has))
 		return -EINVAL;
 	cell = cell_find(s, name);
 	if (!cell)
-		return fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", name);
+		return req_fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", name);
 	if (!cell->destroying) {
 		cell->destroying = true;
 		r = journal_write(s, msg);
 		if (r) {
 			cell->destroying = false;
-			return fail(c, PROTO_E_SYSTEM, "cell '%s' not destroyed: %s",
+			return req_fail(c, PROTO_E_SYSTEM, "cell '%s' not destroyed: %s",
 				    name, msg);
 		}
 	}
 	r = cell_teardown(s, cell, (int)grace, &c->notes, msg);
 	if (r)
-		return fail(c, PROTO_E_SYSTEM,
+		return req_fail(c, PROTO_E_SYSTEM,
 			    "cell '%s' is only partly destroyed (retry the destroy): %s",
 			    name, msg);
 	cell_remove(s, cell);
@@ -701,23 +698,23 @@ int cell_op_attach(struct super *s, const struct json *req, struct req_ctx *c,
 	int r;
 
 	if (check_keys(req, attach_keys, c) || get_name(req, c, &name) ||
-	    get_int(req, "pid", 1, INT32_MAX, c, &pid, &has))
+	    req_get_int(req, "pid", 1, INT32_MAX, c, &pid, &has))
 		return -EINVAL;
 	if (!has)
-		return fail(c, PROTO_E_BADREQ, "the field \"pid\" is missing");
+		return req_fail(c, PROTO_E_BADREQ, "the field \"pid\" is missing");
 	cell = cell_find(s, name);
 	if (!cell)
-		return fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", name);
+		return req_fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", name);
 	if (cell->destroying)
-		return fail(c, PROTO_E_NOCELL, "cell '%s' is being destroyed",
+		return req_fail(c, PROTO_E_NOCELL, "cell '%s' is being destroyed",
 			    name);
 	if (c->peer_uid != 0 && pid != c->peer_pid)
-		return fail(c, PROTO_E_PERM,
+		return req_fail(c, PROTO_E_PERM,
 			    "only root may move another process (pid %lld) into a cell",
 			    (long long)pid);
 	st = proc_start_time((pid_t)pid);
 	if (!st)
-		return fail(c, PROTO_E_NOPROC, "process %lld does not exist",
+		return req_fail(c, PROTO_E_NOPROC, "process %lld does not exist",
 			    (long long)pid);
 	if (s->enf.kind == ENF_AFFINITY) {
 		int k = 0;
@@ -728,18 +725,18 @@ int cell_op_attach(struct super *s, const struct json *req, struct req_ctx *c,
 				cell->pids[k++] = cell->pids[i];
 		cell->npids = k;
 		if (cell->npids >= CELL_PIDS_MAX)
-			return fail(c, PROTO_E_LIMIT,
+			return req_fail(c, PROTO_E_LIMIT,
 				    "cell '%s' already tracks %d processes, the most affinity-only mode follows",
 				    name, CELL_PIDS_MAX);
 	} else {
 		r = enf_cell_attach(&s->enf, name, (pid_t)pid, msg);
 		if (r)
-			return fail(c, r == -ESRCH ? PROTO_E_NOPROC : PROTO_E_SYSTEM,
+			return req_fail(c, r == -ESRCH ? PROTO_E_NOPROC : PROTO_E_SYSTEM,
 				    "cell '%s': %s", name, msg);
 	}
 	r = affinity_set_all((pid_t)pid, &cell->cpus);
 	if (r && r != -ESRCH && s->enf.kind == ENF_AFFINITY)
-		return fail(c, PROTO_E_SYSTEM,
+		return req_fail(c, PROTO_E_SYSTEM,
 			    "cell '%s': cannot set the affinity of pid %lld: %s",
 			    name, (long long)pid, strerror(-r));
 	if (s->enf.kind == ENF_AFFINITY) {
@@ -765,12 +762,12 @@ static int get_cell_field(const struct json *req, const char *key,
 	const struct json *v = json_get(req, key);
 
 	if (!v)
-		return fail(c, PROTO_E_BADREQ, "the field \"%s\" is missing", key);
+		return req_fail(c, PROTO_E_BADREQ, "the field \"%s\" is missing", key);
 	if (v->type != JSON_STR)
-		return fail(c, PROTO_E_BADREQ, "the field \"%s\" must be a string",
+		return req_fail(c, PROTO_E_BADREQ, "the field \"%s\" must be a string",
 			    key);
 	if (!name_valid(v->s))
-		return fail(c, PROTO_E_BADREQ,
+		return req_fail(c, PROTO_E_BADREQ,
 			    "the field \"%s\": cell name \"%.40s\" is invalid: use 1 to %d letters, digits, '-' or '_', starting with a letter or digit",
 			    key, v->s, PROTO_NAME_MAX);
 	*out = v->s;
@@ -802,22 +799,22 @@ int cell_op_allow(struct super *s, const struct json *req, struct req_ctx *c,
 	    get_cell_field(req, "peer", c, &peer))
 		return -EINVAL;
 	if (!strcmp(name, peer))
-		return fail(c, PROTO_E_BADREQ,
+		return req_fail(c, PROTO_E_BADREQ,
 			    "%s: a cell needs no permission for channels within itself ('%s')",
 			    op, name);
 	cell = cell_find(s, name);
 	if (!cell)
-		return fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", name);
+		return req_fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", name);
 	if (!cell_find(s, peer))
-		return fail(c, PROTO_E_NOCELL, "peer cell '%s' does not exist",
+		return req_fail(c, PROTO_E_NOCELL, "peer cell '%s' does not exist",
 			    peer);
 	if (cell->destroying)
-		return fail(c, PROTO_E_NOCELL, "cell '%s' is being destroyed",
+		return req_fail(c, PROTO_E_NOCELL, "cell '%s' is being destroyed",
 			    name);
 	k = peer_index(cell, peer);
 	if (allow && k < 0) {
 		if (cell->npeers >= CELL_PEERS_MAX)
-			return fail(c, PROTO_E_LIMIT,
+			return req_fail(c, PROTO_E_LIMIT,
 				    "cell '%s' already allows %d peers, the most it can",
 				    name, CELL_PEERS_MAX);
 		snprintf(cell->peers[cell->npeers++], sizeof(cell->peers[0]),
@@ -825,7 +822,7 @@ int cell_op_allow(struct super *s, const struct json *req, struct req_ctx *c,
 		r = journal_write(s, msg);
 		if (r) {
 			cell->npeers--;
-			return fail(c, PROTO_E_SYSTEM,
+			return req_fail(c, PROTO_E_SYSTEM,
 				    "cell '%s' does not allow '%s': %s", name,
 				    peer, msg);
 		}
@@ -837,7 +834,7 @@ int cell_op_allow(struct super *s, const struct json *req, struct req_ctx *c,
 		if (r) {
 			snprintf(cell->peers[cell->npeers++],
 				 sizeof(cell->peers[0]), "%s", saved);
-			return fail(c, PROTO_E_SYSTEM,
+			return req_fail(c, PROTO_E_SYSTEM,
 				    "cell '%s' still allows '%s': %s", name,
 				    peer, msg);
 		}
@@ -865,25 +862,25 @@ int chan_op_check(struct super *s, const struct json *req, struct req_ctx *c,
 		return -EINVAL;
 	a = cell_find(s, from);
 	if (!a || a->destroying)
-		return fail(c, PROTO_E_NOCELL, "cell '%s' (the opener) %s", from,
+		return req_fail(c, PROTO_E_NOCELL, "cell '%s' (the opener) %s", from,
 			    a ? "is being destroyed" : "does not exist");
 	b = cell_find(s, to);
 	if (!b || b->destroying)
-		return fail(c, PROTO_E_NOCELL, "cell '%s' (the target) %s", to,
+		return req_fail(c, PROTO_E_NOCELL, "cell '%s' (the target) %s", to,
 			    b ? "is being destroyed" : "does not exist");
 	if (a != b) {
 		ab = peer_index(a, to) >= 0;
 		ba = peer_index(b, from) >= 0;
 		if (!ab && !ba)
-			return fail(c, PROTO_E_NOTALLOWED,
+			return req_fail(c, PROTO_E_NOTALLOWED,
 				    "neither cell allows the channel: '%s' does not allow '%s' and '%s' does not allow '%s' (atoll cell allow)",
 				    from, to, to, from);
 		if (!ab)
-			return fail(c, PROTO_E_NOTALLOWED,
+			return req_fail(c, PROTO_E_NOTALLOWED,
 				    "cell '%s' (the opener) does not allow channels with '%s'",
 				    from, to);
 		if (!ba)
-			return fail(c, PROTO_E_NOTALLOWED,
+			return req_fail(c, PROTO_E_NOTALLOWED,
 				    "cell '%s' (the target) does not allow channels with '%s'",
 				    to, from);
 	}

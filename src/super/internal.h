@@ -191,6 +191,16 @@ struct req_ctx {
 	int pass_fd;        /* >= 0: sent with the reply (SCM_RIGHTS), closed */
 };
 
+/* Record a refusal in c: an error code (PROTO_E_*) and a sentence for the
+ * user. Returns -EINVAL, for `return req_fail(...)`. */
+int req_fail(struct req_ctx *c, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Read the optional integer field key of req, which must lie in [lo, hi]:
+ * 0 with *present set (and *out) or cleared, or req_fail()'s -EINVAL. */
+int req_get_int(const struct json *req, const char *key, int64_t lo,
+		int64_t hi, struct req_ctx *c, int64_t *out, bool *present);
+
 int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 		   struct json_w *w);
 int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,

@@ -56,19 +56,6 @@ struct mcp {
 static struct mcp mcps[MCPS_MAX];
 static uint64_t next_order;
 
-static int fail(struct req_ctx *c, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(struct req_ctx *c, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-
-	c->code = code;
-	va_start(ap, fmt);
-	vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 static unsigned nslots(const struct mcp *m)
 {
 	return m->max;
@@ -227,23 +214,16 @@ static void rebalance(struct super *s, const char *name)
 static const char *const register_keys[] = { "op", "cell", "min", "max",
 					      "class", "grace_ms", NULL };
 
+/* An optional integer field in [lo, hi], dflt when absent. */
 static int get_uint(const struct json *req, const char *key, int64_t lo,
 		    int64_t hi, int64_t dflt, struct req_ctx *c, int64_t *out)
 {
-	const struct json *v = json_get(req, key);
+	bool present;
+	int err = req_get_int(req, key, lo, hi, c, out, &present);
 
-	*out = dflt;
-	if (!v)
-		return 0;
-	if (v->type != JSON_NUM || !v->is_int)
-		return fail(c, v->type == JSON_NUM ? PROTO_E_RANGE : PROTO_E_BADREQ,
-			    "the field \"%s\" must be an integer", key);
-	if (v->i < lo || v->i > hi)
-		return fail(c, PROTO_E_RANGE,
-			    "the field \"%s\" is %lld; it must be between %lld and %lld",
-			    key, (long long)v->i, (long long)lo, (long long)hi);
-	*out = v->i;
-	return 0;
+	if (!err && !present)
+		*out = dflt;
+	return err;
 }
 
 static bool pid_in_cell(struct super *s, struct cell *cell, pid_t pid)
@@ -274,16 +254,16 @@ int mcp_op_register(struct super *s, const struct json *req,
 		for (const char *const *k = register_keys; *k; k++)
 			known |= !strcmp(req->keys[i], *k);
 		if (!known)
-			return fail(c, PROTO_E_BADREQ,
+			return req_fail(c, PROTO_E_BADREQ,
 				    "unknown field \"%.40s\" (mcp.register takes cell, min, max, class, grace_ms)",
 				    req->keys[i]);
 	}
 	v = json_get(req, "cell");
 	if (!v || v->type != JSON_STR)
-		return fail(c, PROTO_E_BADREQ,
+		return req_fail(c, PROTO_E_BADREQ,
 			    "the field \"cell\" (a string) is missing");
 	if (!name_valid(v->s))
-		return fail(c, PROTO_E_BADREQ, "cell name \"%.40s\" is invalid",
+		return req_fail(c, PROTO_E_BADREQ, "cell name \"%.40s\" is invalid",
 			    v->s);
 	if (get_uint(req, "min", 1, PROCINFO_MAX_VCORES, 1, c, &min) ||
 	    get_uint(req, "max", 1, PROCINFO_MAX_VCORES, PROCINFO_MAX_VCORES,
@@ -291,30 +271,30 @@ int mcp_op_register(struct super *s, const struct json *req,
 	    get_uint(req, "grace_ms", 0, 60000, s->mcp_grace_ms, c, &grace))
 		return -EINVAL;
 	if (max < min)
-		return fail(c, PROTO_E_RANGE, "max (%lld) is below min (%lld)",
+		return req_fail(c, PROTO_E_RANGE, "max (%lld) is below min (%lld)",
 			    (long long)max, (long long)min);
 	cls = json_get(req, "class");
 	if (cls && (cls->type != JSON_STR ||
 		    (strcmp(cls->s, "ll") && strcmp(cls->s, "cg"))))
-		return fail(c, PROTO_E_BADREQ, "\"class\" must be \"ll\" or \"cg\"");
+		return req_fail(c, PROTO_E_BADREQ, "\"class\" must be \"ll\" or \"cg\"");
 	cell = cell_find(s, v->s);
 	if (!cell || cell->destroying)
-		return fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", v->s);
+		return req_fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", v->s);
 	if (!c->peer_admin && !pid_in_cell(s, cell, c->peer_pid))
-		return fail(c, PROTO_E_PERM,
+		return req_fail(c, PROTO_E_PERM,
 			    "process %d is not in cell '%s' (run it with atoll run --cell)",
 			    (int)c->peer_pid, cell->name);
 	if (c->conn < 0 || c->conn >= MCPS_MAX)
-		return fail(c, PROTO_E_LIMIT, "no MCP slot for this connection");
+		return req_fail(c, PROTO_E_LIMIT, "no MCP slot for this connection");
 	m = &mcps[c->conn];
 	if (m->used)
-		return fail(c, PROTO_E_EXISTS,
+		return req_fail(c, PROTO_E_EXISTS,
 			    "this connection already registered an MCP");
 	for (int k = 0; k < MCPS_MAX; k++)
 		if (mcps[k].used && !strcmp(mcps[k].cell, cell->name))
 			mins += mcps[k].min;
 	if (mins + (unsigned)min > (unsigned)CPU_COUNT(&cell->cpus))
-		return fail(c, PROTO_E_ADMISSION,
+		return req_fail(c, PROTO_E_ADMISSION,
 			    "cell '%s' has %d cores and its MCPs already hold a minimum of %u; a minimum of %lld more cannot be honoured",
 			    cell->name, CPU_COUNT(&cell->cpus), mins,
 			    (long long)min);
@@ -325,7 +305,7 @@ int mcp_op_register(struct super *s, const struct json *req,
 
 		if (memfd >= 0)
 			close(memfd);
-		return fail(c, PROTO_E_SYSTEM, "memfd_create: %s", strerror(e));
+		return req_fail(c, PROTO_E_SYSTEM, "memfd_create: %s", strerror(e));
 	}
 	map = mmap(NULL, PROCINFO_MAP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		   memfd, 0);
@@ -333,7 +313,7 @@ int mcp_op_register(struct super *s, const struct json *req,
 		int e = errno;
 
 		close(memfd);
-		return fail(c, PROTO_E_SYSTEM, "mmap of the procinfo memfd: %s",
+		return req_fail(c, PROTO_E_SYSTEM, "mmap of the procinfo memfd: %s",
 			    strerror(e));
 	}
 	memset(m, 0, sizeof(*m));
