@@ -16,6 +16,7 @@ configs=(
 
 build_failed=0
 logs=()
+mkdir -p build
 for c in "${configs[@]}"; do
   IFS='|' read -r name opts mult <<<"$c"
   dir="build/check-$name"
@@ -23,7 +24,7 @@ for c in "${configs[@]}"; do
   if [ ! -f "$dir/build.ninja" ]; then
     # shellcheck disable=SC2086
     meson setup "$dir" $opts -Dwerror=true >"$dir.setup.log" 2>&1 || {
-      mkdir -p build; cat "$dir.setup.log"; build_failed=$((build_failed + 1)); continue; }
+      cat "$dir.setup.log"; build_failed=$((build_failed + 1)); continue; }
   fi
   if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
     cat "$dir.build.log"
