@@ -138,7 +138,7 @@ static void uth_wait(struct uthread *u)
 		bench_die("uthread_join: %s.", strerror(-err));
 }
 
-/* ---- futex ---------------------------------------------------------------- */
+/* ---- futex ------------------------------------------------------------- */
 
 static void futex_wait(uint32_t *addr, uint32_t val)
 {
@@ -150,7 +150,7 @@ static void futex_wake(uint32_t *addr, int n)
 	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
-/* ---- chunks -------------------------------------------------------------- */
+/* ---- chunks ------------------------------------------------------------ */
 
 /* A batch is timed in short chunks (tens of microseconds): the timing
  * thread stamps fast_ns() every so many operations and each chunk gives
@@ -191,7 +191,7 @@ static double chunks_median(const struct chunks *c)
 	return bench_median(c->v, c->n);
 }
 
-/* ---- generic two-party pieces ------------------------------------------- */
+/* ---- generic two-party pieces ------------------------------------------ */
 
 /* What a pair of threads (either kind) share. */
 struct pair {
@@ -240,7 +240,7 @@ static void pair_reset(struct pair *p, long n, long k, bool timed,
 	}
 }
 
-/* ---- yield switch ----------------------------------------------------------- */
+/* ---- yield switch ------------------------------------------------------ */
 
 struct yjob {
 	long n;
@@ -321,7 +321,7 @@ static double peer_futex(void)
 	return chunks_median(&g_chunks);
 }
 
-/* ---- create + join ---------------------------------------------------------- */
+/* ---- create + join ----------------------------------------------------- */
 
 static void *nop(void *arg)
 {
@@ -383,7 +383,7 @@ static double peer_cj(void)
 	return r;
 }
 
-/* ---- mutex handoff ------------------------------------------------------------ */
+/* ---- mutex handoff ----------------------------------------------------- */
 
 /* One thread's part of the three-mutex rotation (see the top note): 2n
  * steps. T0 ticks a chunk every 2k steps (2k hand-offs); the timed
@@ -548,7 +548,7 @@ static double peer_pair(enum pair_kind kind, long n, long k, long n_timed,
 	return r;
 }
 
-/* ---- cross-core wake ------------------------------------------------------------ */
+/* ---- cross-core wake --------------------------------------------------- */
 
 struct wake {
 	/* wakee's side, written under the mutex */
@@ -747,7 +747,7 @@ static double peer_wake(void)
 	return w.p50;
 }
 
-/* ---- memory per idle thread ------------------------------------------------------- */
+/* ---- memory per idle thread -------------------------------------------- */
 
 static long rss_bytes(void)
 {
@@ -893,7 +893,7 @@ static double measure_mem(bool ours)
 	return v;
 }
 
-/* ---- one run ------------------------------------------------------------------------ */
+/* ---- one run ----------------------------------------------------------- */
 
 struct single {
 	int r;
@@ -957,7 +957,7 @@ static void run_once(int r)
 	}
 }
 
-/* ---- report -------------------------------------------------------------------------- */
+/* ---- report ------------------------------------------------------------ */
 
 static void note_pcts(struct bench_report *rep, int row, const char *who,
 		      const struct hist *h)
@@ -1118,19 +1118,22 @@ int main(void)
 	bench_report_text(rep,
 		"Cross-vcore wake: the runtime runs 2 vcores (cpus %d and %d) "
 		"with idle_poll_ns = 60 s, so an idle vcore polls and never "
-		"parks. The waker uthread spins on vcore 1; the wakee waits in "
-		"uth_cond_wait on vcore 0, which is then idle. Each round the "
+		"parks. The waker uthread spins on one vcore; the wakee waits "
+		"in uth_cond_wait on the other, which is then idle. Each round the "
 		"waker waits until the wakee has announced it waits, %d us "
 		"more so that it is surely asleep, sets the predicate under "
 		"the mutex (taken by trylock in a spin, so that the waker "
-		"never blocks and keeps its vcore), stamps fast_ns() and calls uth_cond_signal(); the "
-		"wakee stamps fast_ns() first thing after its wait returns. "
-		"The default 2LS queues the woken uthread on the waker's vcore "
-		"(vcore 1), which is busy; vcore 0's idle loop steals it, so "
+		"never blocks and keeps its vcore), stamps fast_ns() and "
+		"calls uth_cond_signal(); the wakee stamps fast_ns() first "
+		"thing after its wait returns. "
+		"The default 2LS queues the woken uthread on the waker's "
+		"vcore, which is busy; the wakee's idle vcore steals it, so "
 		"the latency is signal + steal + switch. The TSC is invariant "
 		"and synchronised across cpus here (%s). Peer: the same "
 		"protocol with pthread_mutex/pthread_cond, the waiter pinned "
-		"to cpu %d (sleeping in the kernel: its cpu goes idle), the "
+		"to cpu %d (sleeping in the kernel: its cpu goes idle, and how "
+		"long this VM takes to wake an idle cpu varies: the peer's "
+		"figure ranged from about 9 to 55 us across our runs), the "
 		"signaller to cpu %d. %ld wake-ups per run; the row is the "
 		"median over runs of each run's p50, the notes give p50/p99 "
 		"over all runs. The waker spins (it never blocks) on both "
@@ -1154,7 +1157,10 @@ int main(void)
 		"that committed RSS is what the row compares. Neither figure "
 		"counts kernel memory: a pthread also costs a kernel task "
 		"(task_struct, a 16 KiB kernel stack), a uthread nothing in "
-		"the kernel beyond its page-table entries.",
+		"the kernel beyond its page-table entries. The forked "
+		"children's CPU time (creating 10k pthreads) is not this "
+		"process's, so the header's 'other load' counts it: about "
+		"25%% on an otherwise idle machine.",
 		n_mem, n_mem, RT_DEFAULT_STACK_SIZE / 1024);
 	return bench_report_close(rep) ? 1 : 0;
 }
