@@ -505,6 +505,91 @@ static int wait_main(void *arg)
 	return 0;
 }
 
+/* ---- ev_queue_run_local: the same exclusion as the handlers ---------------- */
+
+#define LOCAL_WORKERS 8
+
+struct shared_count {
+	struct ev_queue *q;
+	uint64_t plain;       /* only under the bound vcore's event lock */
+	uint64_t locals;      /* atomic: calls that ran in place */
+	uint64_t posted;      /* atomic: calls that went through the ring */
+	uint64_t n_each;
+	uint64_t delivered;   /* atomic */
+};
+
+static void bump(void *arg)
+{
+	struct shared_count *sc = arg;
+
+	sc->plain++;
+}
+
+static void bump_handler(const struct event *ev, void *arg)
+{
+	struct shared_count *sc = arg;
+
+	(void)ev;
+	bump(sc);
+	fetch_add_acq_rel(&sc->delivered, 1);
+}
+
+/* Each call runs in place when the uthread happens to be on the bound
+ * vcore, else is posted: a plain counter only stays exact if the two
+ * paths never overlap (TSan also watches it). */
+static void *bump_worker(void *arg)
+{
+	struct shared_count *sc = arg;
+
+	for (uint64_t i = 0; i < sc->n_each; i++) {
+		int r = ev_queue_run_local(sc->q, bump, sc);
+
+		if (r == 0) {
+			fetch_add_relaxed(&sc->locals, 1);
+		} else {
+			CHECK(r == -EXDEV || r == -EBUSY);
+			while ((r = ev_post(sc->q, 1, NULL, 0)) == -EAGAIN)
+				uthread_sleep_ns(10000);
+			CHECK_EQ(r, 0);
+			fetch_add_relaxed(&sc->posted, 1);
+		}
+		if (i % 16 == 0)
+			uthread_yield(); /* let stealing move us around */
+	}
+	return NULL;
+}
+
+static int run_local_main(void *arg)
+{
+	struct shared_count sc = { .n_each = test_scale(20000) };
+	struct uthread *w[LOCAL_WORKERS];
+	struct ev_queue *bare;
+	uint64_t t0;
+
+	(void)arg;
+	CHECK_OK(ev_queue_create(&bare, 16, 1, NULL, NULL));
+	CHECK_EQ(ev_queue_run_local(bare, bump, &sc), -EINVAL);
+	CHECK_EQ(ev_queue_destroy(bare), 0);
+	CHECK_OK(ev_queue_create(&sc.q, 256, 1, bump_handler, &sc));
+	for (int i = 0; i < LOCAL_WORKERS; i++)
+		CHECK_OK(uthread_create(&w[i], NULL, bump_worker, &sc));
+	for (int i = 0; i < LOCAL_WORKERS; i++)
+		CHECK_OK(uthread_join(w[i], NULL));
+	t0 = now_ns();
+	while (load_acquire(&sc.delivered) < load_relaxed(&sc.posted)) {
+		CHECK(now_ns() - t0 < 30 * NSEC_PER_SEC);
+		uthread_sleep_ns(100000);
+	}
+	wait_delivered(sc.q, sc.posted);
+	CHECK_EQ(sc.locals + sc.posted, sc.n_each * LOCAL_WORKERS);
+	CHECK_EQ(sc.plain, sc.n_each * LOCAL_WORKERS);
+	/* Both paths were taken, or the test proved nothing. */
+	CHECK(sc.locals > 0);
+	CHECK(sc.posted > 0);
+	CHECK_EQ(ev_queue_destroy(sc.q), 0);
+	return 0;
+}
+
 int main(void)
 {
 	/* Unpinned: the posting pthreads would inherit vcore 0's cpu. */
@@ -514,5 +599,6 @@ int main(void)
 	CHECK_EQ(rt_main(&one, single_main, NULL), 0);
 	CHECK_EQ(rt_main(&three, handlers_main, NULL), 0);
 	CHECK_EQ(rt_main(&three, wait_main, NULL), 0);
+	CHECK_EQ(rt_main(&three, run_local_main, NULL), 0);
 	return TEST_PASS;
 }

@@ -85,6 +85,17 @@ int ev_queue_destroy(struct ev_queue *q);
 int ev_post(struct ev_queue *q, uint32_t type, const void *payload,
 	    size_t len);
 
+/* Run fn(arg) here and now, in place of posting it to q as an event, when
+ * the caller runs on q's bound vcore: under the vcore's event lock, so no
+ * handler of that vcore's queues runs meanwhile (here or on vcore 0), as
+ * if fn were one more handler. Saves the round trip through the ring and
+ * the scheduler for work that is already where it belongs. fn follows the
+ * handlers' rules (no blocking, yielding or switching). Returns 0 after fn
+ * ran; -EXDEV when the caller is on another vcore, or -EBUSY when the
+ * event lock is taken (a drain or a queue being created): post instead;
+ * -EINVAL for a handler-less q. Uthread context. */
+int ev_queue_run_local(struct ev_queue *q, void (*fn)(void *arg), void *arg);
+
 /* Take the next event of a handler-less queue into *ev, blocking the
  * calling uthread until one arrives. Returns 0, -EINVAL (q has a handler),
  * -EBUSY (another uthread consumes q) or -EPERM (not in uthread context).

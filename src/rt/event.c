@@ -265,6 +265,24 @@ void ev_drain(struct vcore *vc)
 	}
 }
 
+int ev_queue_run_local(struct ev_queue *q, void (*fn)(void *arg), void *arg)
+{
+	struct vcore *self = vcore_self();
+
+	if (!q->handler)
+		return -EINVAL;
+	if (!self || self->id != q->vcore)
+		return -EXDEV;
+	if (self->ev_draining || !spin_trylock(&self->evq_lock))
+		return -EBUSY;
+	/* As a handler: queue creation from fn is refused, not deadlocked. */
+	self->ev_draining = true;
+	fn(arg);
+	self->ev_draining = false;
+	spin_unlock(&self->evq_lock);
+	return 0;
+}
+
 /* ---- handler-less queues: waiting ----------------------------------------- */
 
 static int ev_take(struct ev_queue *q, struct event *ev)
