@@ -9,8 +9,29 @@
  * to "mcp.register": procinfo at offset 0 (PROCINFO_PAGE_SIZE bytes; the
  * process maps it read-only), procdata at PROCDATA_OFFSET (the process maps
  * it read-write; atolld trusts nothing in it beyond what it uses as hints:
- * tids, states, demand). Plain structs, fixed-width integers, no pointers:
- * the two sides may map at different addresses.
+ * tids, states, demand, latencies). Plain structs, fixed-width integers, no
+ * pointers: the two sides may map at different addresses.
+ *
+ * Layout (version 2; docs/supervisor-protocol.md has the same table):
+ *
+ *     offset            size            what
+ *          0            4 KiB           struct procinfo (atolld writes)
+ *       4096            4 KiB           struct procdata (the process writes)
+ *       8192            64 x 32 KiB     one struct hist per vcore slot
+ *                                       (PROCDATA_HIST_STRIDE apart)
+ *
+ * 2 MiB + 8 KiB in all, but a memfd is sparse: only the pages a process
+ * touches hold memory (a histogram is 8 pages, written once used).
+ *
+ * Latency histograms (RainForest's latency controller, atoll/latency.h):
+ * vcore i's histogram is written by vcore i only (hist.h's one writer);
+ * the vcore hist_init()s it on first use and then sets procdata
+ * vc[i].hist_on with release, so a reader that loads hist_on with acquire
+ * sees an initialised histogram. Readers (atolld, rt_latency_snapshot)
+ * merge the live histograms with hist_merge(): counts are cumulative and
+ * never reset while the process is registered, so atolld gets a window's
+ * samples as the difference of two snapshots. atolld checks each
+ * histogram's magic and nbuckets and treats the counts as untrusted hints.
  *
  * Every field shared between the processes is accessed with the atomics of
  * atoll/atomic.h (32- or 64-bit, naturally aligned).
@@ -47,7 +68,7 @@
 
 #define PROCINFO_MAGIC 0x4f464e49504c5441ull   /* "ATLPINFO" */
 #define PROCDATA_MAGIC 0x415441444c544154ull   /* "TATLDATA" */
-#define PROCINFO_VERSION 1
+#define PROCINFO_VERSION 2
 
 /* Most vcore slots a process can hold. */
 #define PROCINFO_MAX_VCORES 64
@@ -90,7 +111,7 @@ struct procdata_vcore {
 	int32_t tid;               /* the vcore's kernel thread */
 	uint64_t since;            /* ns (CLOCK_MONOTONIC) of the last change */
 	uint32_t seen_seq;         /* procinfo slot seq last acted upon */
-	uint32_t pad0;
+	uint32_t hist_on;          /* 1: this vcore's histogram is in use */
 	uint64_t running_since;    /* ns of the last change to RUNNING */
 };
 
@@ -99,24 +120,34 @@ struct procdata {
 	uint32_t version;
 	uint32_t nr_vcores;        /* the process's vcores */
 	uint32_t demand;           /* runnable uthreads, sampled */
-	uint32_t hist_valid;       /* 1: hist holds a published histogram */
-	uint64_t hist_seq;         /* seqcount around hist: odd while writing */
+	uint32_t pad0;
+	uint64_t pad1;
 	struct procdata_vcore vc[PROCINFO_MAX_VCORES];
 };
 
-/* The latency histogram a process may publish (RainForest's controller):
- * at PROCDATA_HIST_OFFSET, bracketed by procdata.hist_seq. */
 #define PROCDATA_OFFSET PROCINFO_PAGE_SIZE
 #define PROCDATA_HIST_OFFSET (PROCDATA_OFFSET + PROCINFO_PAGE_SIZE)
+/* A histogram rounded up to whole pages. */
+#define PROCDATA_HIST_STRIDE \
+	((sizeof(struct hist) + PROCINFO_PAGE_SIZE - 1) & ~(PROCINFO_PAGE_SIZE - 1))
 #define PROCDATA_SIZE \
-	(PROCINFO_PAGE_SIZE + \
-	 ((sizeof(struct hist) + PROCINFO_PAGE_SIZE - 1) & ~(PROCINFO_PAGE_SIZE - 1)))
+	(PROCINFO_PAGE_SIZE + PROCINFO_MAX_VCORES * PROCDATA_HIST_STRIDE)
 #define PROCINFO_MAP_SIZE (PROCDATA_OFFSET + PROCDATA_SIZE)
 
 _Static_assert(sizeof(struct procinfo) <= PROCINFO_PAGE_SIZE,
 	       "procinfo must fit its page");
 _Static_assert(sizeof(struct procdata) <= PROCINFO_PAGE_SIZE,
 	       "procdata's header must fit its page");
+_Static_assert(PROCDATA_HIST_STRIDE == 8 * PROCINFO_PAGE_SIZE,
+	       "the documented layout has 32 KiB per histogram");
+
+/* Vcore slot i's latency histogram; pd is the procdata mapping (which the
+ * histograms follow in the memfd and in every mapping of it). */
+static inline struct hist *procdata_hist(struct procdata *pd, unsigned i)
+{
+	return (struct hist *)((char *)pd + PROCINFO_PAGE_SIZE +
+			       (size_t)i * PROCDATA_HIST_STRIDE);
+}
 
 /* ---- the supervisor's side of a slot change (atolld; benchmarks) ---- */
 

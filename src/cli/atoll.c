@@ -5,8 +5,10 @@
  * 3 atolld unreachable or its reply unreadable, 127 `atoll run` could not
  * start the command.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -15,8 +17,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <atoll/compiler.h>
 #include <atoll/proto.h>
 
 #include "cpulist.h"
@@ -29,6 +33,27 @@ static const char *socket_path(void)
 	return e && *e ? e : PROTO_SOCKET_DEFAULT;
 }
 
+/* The options of cell create and resize, for both help texts. */
+#define CELL_SPEC_HELP \
+"      --cores N|LIST     a count (\"2\") or a cpu list (\"1-3,5\": contains\n" \
+"                         '-' or ','; or use --cpus LIST)\n" \
+"      --mem SIZE         bytes or K/M/G/T (\"512M\"); 0, max or none: no limit\n" \
+"      --mems LIST        NUMA memory nodes\n" \
+"      --class ll|cg      low latency (takes IRQs) or coarse grained\n" \
+"      --provision N      cores guaranteed on demand\n" \
+"      --priority N       0-1000 (default 0); the latency controller takes\n" \
+"                         cores only from cells of lower priority\n" \
+"      --latency-target LT:UT[:WINDOW]\n" \
+"                         keep the cell's tail latency between LT and UT:\n" \
+"                         every WINDOW (default 1000 ms) atolld takes one core\n" \
+"                         (a free one, else from the cell of lowest priority)\n" \
+"                         when it is above UT and gives the last one it took\n" \
+"                         back when it is below LT. LT, UT: durations, ns\n" \
+"                         unless suffixed ns/us/ms/s (\"500us:2ms:200\");\n" \
+"                         WINDOW: ms unless suffixed. \"off\" removes the target\n" \
+"      --latency-percentile P  the tail measured (default 99; with\n" \
+"                         --latency-target)\n"
+
 static void help_main(FILE *f)
 {
 	fprintf(f,
@@ -36,20 +61,19 @@ static void help_main(FILE *f)
 "\n"
 "Manage the cells of this node through atolld.\n"
 "\n"
-"  atoll cell create NAME --cores N|LIST [--mem SIZE] [--mems LIST]\n"
-"                         [--class ll|cg] [--provision N]\n"
-"  atoll cell resize NAME [--cores N|LIST] [--mem SIZE] [--mems LIST]\n"
-"                         [--class ll|cg] [--provision N]\n"
+"  atoll cell create NAME --cores N|LIST [OPTIONS]\n"
+"  atoll cell resize NAME OPTIONS\n"
+CELL_SPEC_HELP
 "  atoll cell destroy NAME [--grace-ms MS]\n"
 "  atoll cell list [--json]\n"
 "  atoll cell allow CELL PEER      (channels between cells need both allows)\n"
 "  atoll cell deny CELL PEER\n"
 "  atoll run --cell NAME -- CMD [ARGS...]\n"
+"  atoll top [--interval SEC] [--once] [--json] [--moves N]\n"
+"                                  live cores, load, tail latency, core moves\n"
 "  atoll status [--json]\n"
 "\n"
-"--cores takes a count (\"2\") or a cpu list (\"1-3,5\": contains '-' or ',',\n"
-"or use --cpus LIST). SIZE is bytes or K/M/G/T (\"512M\"); 0 or \"max\" means\n"
-"no limit. The socket is $ATOLL_SOCKET, else " PROTO_SOCKET_DEFAULT ".\n"
+"The socket is $ATOLL_SOCKET, else " PROTO_SOCKET_DEFAULT ".\n"
 "Every command takes --help; --json prints atolld's reply as is.\n"
 "\n"
 "Exit status: 0 success; 1 atolld refused the request (its sentence is\n"
@@ -149,9 +173,11 @@ static int transact(const char *req, char **reply)
 	return 0;
 }
 
-/* Send, parse, and on error print the sentence. *docp is the parsed reply
+/* Send, parse, and on error print the sentence; json_out: print the reply
+ * line, notes: print atolld's notes (to stderr). *docp is the parsed reply
  * on success (caller frees). */
-static int call(const char *req, bool json_out, struct json_doc **docp)
+static int call_opt(const char *req, bool json_out, bool notes_out,
+		    struct json_doc **docp)
 {
 	char *reply = NULL, err[256];
 	struct json_doc *doc;
@@ -173,7 +199,7 @@ static int call(const char *req, bool json_out, struct json_doc **docp)
 	free(reply);
 	ok = json_get(json_root(doc), "ok");
 	notes = json_get(json_root(doc), "notes");
-	if (!json_out && notes && notes->type == JSON_ARR)
+	if (notes_out && notes && notes->type == JSON_ARR)
 		for (size_t i = 0; i < notes->len; i++)
 			if (notes->kids[i]->type == JSON_STR)
 				fprintf(stderr, "atoll: note: %s\n",
@@ -193,6 +219,11 @@ static int call(const char *req, bool json_out, struct json_doc **docp)
 	}
 	*docp = doc;
 	return 0;
+}
+
+static int call(const char *req, bool json_out, struct json_doc **docp)
+{
+	return call_opt(req, json_out, !json_out, docp);
 }
 
 /* The writer's object as a request line (malloc'd), or NULL. */
@@ -255,6 +286,111 @@ static void print_cells(const struct json *cells)
 	}
 }
 
+/* ns as "850 ns", "12.3 us", "4.56 ms" or "1.2 s". */
+static const char *fmt_ns(uint64_t ns, char *buf, size_t len)
+{
+	if (ns < 1000)
+		snprintf(buf, len, "%" PRIu64 " ns", ns);
+	else if (ns < 1000000)
+		snprintf(buf, len, "%.3g us", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, len, "%.3g ms", (double)ns / 1e6);
+	else
+		snprintf(buf, len, "%.3g s", (double)ns / 1e9);
+	return buf;
+}
+
+static double jnum(const struct json *o, const char *k)
+{
+	const struct json *v = json_get(o, k);
+
+	return v && v->type == JSON_NUM ? v->d : 0.0;
+}
+
+static const char *pool_name(const char *cell)
+{
+	return *cell ? cell : "(free)";
+}
+
+/* One core move of the latency controller, on one line. */
+static void print_move(const struct json *mv)
+{
+	char when[32] = "?", tail[32], thr[32];
+	time_t t = (time_t)(jint(mv, "unix_ms") / 1000);
+	struct tm tm;
+
+	if (localtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	printf("  #%-4lld %s.%03lld  cpu %-3lld %s -> %s  (cell '%s': p%g %s %s %s %s, %lld samples in %lld ms)\n",
+	       jint(mv, "seq"), when, jint(mv, "unix_ms") % 1000,
+	       jint(mv, "cpu"), pool_name(jstr(mv, "from")),
+	       pool_name(jstr(mv, "to")), jstr(mv, "cell"),
+	       jnum(mv, "percentile"),
+	       fmt_ns((uint64_t)jint(mv, "tail_ns"), tail, sizeof(tail)),
+	       !strcmp(jstr(mv, "direction"), "grow") ? ">" : "<",
+	       jstr(mv, "threshold"),
+	       fmt_ns((uint64_t)jint(mv, "threshold_ns"), thr, sizeof(thr)),
+	       jint(mv, "samples"), jint(mv, "window_ms"));
+}
+
+/* "p99 4.5 ms over 200 ms (1000 samples)" or "no window yet". */
+static void print_window(const struct json *lat)
+{
+	const struct json *win = json_get(lat, "window");
+	char b[32];
+
+	if (!win || win->type != JSON_OBJ) {
+		printf("no window yet");
+		return;
+	}
+	printf("p%g %s over %lld ms (%lld samples)", jnum(win, "percentile"),
+	       fmt_ns((uint64_t)jint(win, "tail_ns"), b, sizeof(b)),
+	       jint(win, "ms"), jint(win, "samples"));
+}
+
+/* "p99 in [1 ms, 2 ms] every 200 ms" or "-". */
+static const char *target_text(const struct json *t, char *buf, size_t len)
+{
+	char lt[32], ut[32];
+
+	if (!t || t->type != JSON_OBJ) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	snprintf(buf, len, "p%g in [%s, %s] every %lld ms", jnum(t, "percentile"),
+		 fmt_ns((uint64_t)jint(t, "lt_ns"), lt, sizeof(lt)),
+		 fmt_ns((uint64_t)jint(t, "ut_ns"), ut, sizeof(ut)),
+		 jint(t, "window_ms"));
+	return buf;
+}
+
+static void print_latctl(const struct json *lc)
+{
+	const struct json *cells = json_get(lc, "cells");
+	const struct json *last = json_get(lc, "last_move");
+	char tgt[128];
+
+	if (!lc || lc->type != JSON_OBJ)
+		return;
+	printf("latency ctl  %zu cells with a latency target, %lld core moves\n",
+	       cells && cells->type == JSON_ARR ? cells->len : 0,
+	       jint(lc, "moves_total"));
+	for (size_t i = 0; cells && cells->type == JSON_ARR && i < cells->len; i++) {
+		const struct json *c = cells->kids[i];
+		const struct json *lat = json_get(c, "latency");
+
+		printf("  cell '%s' (priority %lld, %lld cores borrowed): %s; last: ",
+		       jstr(c, "name"), jint(c, "priority"), jint(c, "borrowed"),
+		       target_text(json_get(lat, "target"), tgt, sizeof(tgt)));
+		print_window(lat);
+		printf("; %s\n", jstr(lat, "reason"));
+	}
+	if (last && last->type == JSON_OBJ) {
+		printf("  last move:\n");
+		print_move(last);
+	}
+}
+
 static bool has_help(int argc, char **argv)
 {
 	for (int i = 0; i < argc; i++) {
@@ -266,10 +402,101 @@ static bool has_help(int argc, char **argv)
 	return false;
 }
 
-/* Append a JSON string member with escaping via the writer. */
+/* A duration: a decimal number with an optional unit (ns, us, ms, s;
+ * bare numbers are in units of dflt_ns), > 0 and at most a day. */
+static int duration_parse(const char *s, uint64_t dflt_ns, uint64_t *out)
+{
+	static const struct { const char *sfx; uint64_t ns; } units[] = {
+		{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 },
+		{ "s", 1000000000 },
+	};
+	uint64_t scale = dflt_ns;
+	char *end;
+	double v;
+
+	if (!*s || *s == '-' || *s == '+' || isspace((unsigned char)*s))
+		return -EINVAL;
+	v = strtod(s, &end);
+	if (end == s)
+		return -EINVAL;
+	if (*end) {
+		size_t i;
+
+		for (i = 0; i < ARRAY_SIZE(units); i++)
+			if (!strcmp(end, units[i].sfx))
+				break;
+		if (i == ARRAY_SIZE(units))
+			return -EINVAL;
+		scale = units[i].ns;
+	}
+	v *= (double)scale;
+	if (!(v >= 1.0 && v <= 86400e9))
+		return -ERANGE;
+	*out = (uint64_t)(v + 0.5);
+	return 0;
+}
+
+/* "--latency-target LT:UT[:WINDOW]" and "--latency-percentile P" as the
+ * request's "latency" object (null for "off"). */
+static int build_latency(struct json_w *w, const char *target,
+			 const char *pct)
+{
+	char buf[128], *parts[3], *colon;
+	int n = 1;
+	uint64_t lt, ut, win = 0;
+	double p = 0;
+
+	if (!strcmp(target, "off")) {
+		if (pct)
+			return usage_err("--latency-percentile needs a --latency-target%s", "");
+		jw_key(w, "latency");
+		jw_null(w);
+		return 0;
+	}
+	if (strlen(target) >= sizeof(buf))
+		return usage_err("--latency-target '%s' is too long", target);
+	strcpy(buf, target);
+	parts[0] = buf;
+	while (n <= 3 && (colon = strchr(parts[n - 1], ':'))) {
+		*colon = '\0';
+		if (n < 3)
+			parts[n] = colon + 1;
+		n++;
+	}
+	if (n != 2 && n != 3)
+		return usage_err("--latency-target '%s' must be LT:UT or LT:UT:WINDOW (\"500us:2ms:200\") or off",
+				 target);
+	if (duration_parse(parts[0], 1, &lt) || duration_parse(parts[1], 1, &ut))
+		return usage_err("--latency-target '%s': LT and UT must be durations like 500000, 500us or 2ms",
+				 target);
+	if (n == 3 && duration_parse(parts[2], 1000000, &win))
+		return usage_err("--latency-target '%s': WINDOW must be milliseconds or a duration like 2s",
+				 target);
+	if (pct) {
+		char *end;
+
+		p = strtod(pct, &end);
+		if (!*pct || *end || !(p > 0 && p <= 100))
+			return usage_err("--latency-percentile '%s' must be a number above 0 and at most 100",
+					 pct);
+	}
+	jw_key(w, "latency");
+	jw_obj(w);
+	jw_kint(w, "lt_ns", (int64_t)lt);
+	jw_kint(w, "ut_ns", (int64_t)ut);
+	if (n == 3)
+		jw_kint(w, "window_ms", (int64_t)((win + 999999) / 1000000));
+	if (pct)
+		jw_kdouble(w, "percentile", p);
+	jw_obj_end(w);
+	return 0;
+}
+
+/* The options of cell create/resize as request fields. */
 static int build_spec(struct json_w *w, int argc, char **argv, bool create)
 {
 	bool cores_seen = false;
+	const char *lat = NULL, *pct = NULL;
 
 	for (int i = 0; i < argc; i++) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -320,6 +547,24 @@ static int build_spec(struct json_w *w, int argc, char **argv, bool create)
 			if (!*v || *end || n < 0)
 				return usage_err("--provision '%s' must be a count of cores", v);
 			jw_kint(w, "provision", n);
+		} else if (!strcmp(o, "--priority")) {
+			char *end;
+			long long n;
+
+			if (!v)
+				return usage_err("%s needs a value", o);
+			n = strtoll(v, &end, 10);
+			if (!*v || *end)
+				return usage_err("--priority '%s' must be a number (0-1000)", v);
+			jw_kint(w, "priority", n);
+		} else if (!strcmp(o, "--latency-target") ||
+			   !strcmp(o, "--latency-percentile")) {
+			if (!v)
+				return usage_err("%s needs a value", o);
+			if (!strcmp(o, "--latency-target"))
+				lat = v;
+			else
+				pct = v;
 		} else {
 			return usage_err("unknown option '%s'", o);
 		}
@@ -327,7 +572,9 @@ static int build_spec(struct json_w *w, int argc, char **argv, bool create)
 	}
 	if (create && !cores_seen)
 		return usage_err("cell create needs --cores N or --cores LIST%s", "");
-	return 0;
+	if (pct && !lat)
+		return usage_err("--latency-percentile needs a --latency-target%s", "");
+	return lat ? build_latency(w, lat, pct) : 0;
 }
 
 static int cmd_cell(int argc, char **argv)
@@ -341,8 +588,9 @@ static int cmd_cell(int argc, char **argv)
 
 	if (!sub || !strcmp(sub, "--help") || !strcmp(sub, "-h") ||
 	    has_help(argc, argv)) {
-		printf("usage: atoll cell create NAME --cores N|LIST [--mem SIZE] [--mems LIST] [--class ll|cg] [--provision N]\n"
-		       "       atoll cell resize NAME [--cores N|LIST] [--mem SIZE] [--mems LIST] [--class ll|cg] [--provision N]\n"
+		printf("usage: atoll cell create NAME --cores N|LIST [OPTIONS]\n"
+		       "       atoll cell resize NAME OPTIONS\n"
+		       CELL_SPEC_HELP
 		       "       atoll cell destroy NAME [--grace-ms MS]\n"
 		       "       atoll cell list [--json]\n"
 		       "       atoll cell allow CELL PEER [--json]\n"
@@ -456,12 +704,16 @@ static int cmd_cell(int argc, char **argv)
 			       peer_arg,
 			       changed ? "" : " (unchanged)");
 		} else {
+			char tgt[128];
+
 			cell = json_get(root, "cell");
-			printf("cell '%s' %s: cpus %s, class %s, provision %lld\n",
+			printf("cell '%s' %s: cpus %s, class %s, provision %lld, priority %lld, latency target %s\n",
 			       jstr(cell, "name"),
 			       !strcmp(sub, "create") ? "created" : "resized",
 			       jstr(cell, "cpus"), jstr(cell, "class"),
-			       jint(cell, "provision"));
+			       jint(cell, "provision"), jint(cell, "priority"),
+			       target_text(json_get(cell, "latency"), tgt,
+					   sizeof(tgt)));
 		}
 	}
 	json_free(doc);
@@ -478,7 +730,9 @@ static int cmd_status(int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			printf("usage: atoll status [--json]\n"
-			       "Show atolld's instance, managed and free cores, enforcement and the node's inventory.\n"
+			       "Show atolld's instance, managed and free cores, enforcement, the latency\n"
+			       "controller (its moves and the cells with a latency target) and the node's\n"
+			       "inventory.\n"
 			       "Exit status: 0 ok, 1 refused, 2 usage, 3 atolld unreachable.\n");
 			return 0;
 		}
@@ -501,6 +755,7 @@ static int cmd_status(int argc, char **argv)
 	       jstr(root, "managed"), jint(root, "managed_cores"),
 	       jstr(root, "free"), jint(root, "reserved_cores"));
 	printf("cells        %lld\n", jint(root, "cells"));
+	print_latctl(json_get(root, "latctl"));
 	printf("node cpus    %s, memory %lld MiB\n", jstr(inv, "online"),
 	       jint(inv, "mem_total") >> 20);
 	nics = json_get(inv, "nics");
@@ -514,6 +769,224 @@ static int cmd_status(int argc, char **argv)
 	}
 	json_free(doc);
 	return 0;
+}
+
+/* ---- atoll top ---- */
+
+#define TOP_MOVES_DEFAULT 10
+
+static void top_help(void)
+{
+	printf("usage: atoll top [--interval SEC] [--once] [--json] [--moves N]\n"
+	       "Live view of the cells: cores (count and list), load (cores busy: the CPU\n"
+	       "time of the cell's processes over the interval, clock-tick resolution), the\n"
+	       "tail latency the latency controller measured over the cell's last window,\n"
+	       "its target and decision, and the latest core moves.\n"
+	       "  --interval SEC  refresh every SEC seconds (default 1; decimals allowed)\n"
+	       "  --once          print one view (after one interval, for the load) and exit\n"
+	       "  --json          print one snapshot as a JSON object and exit: atolld's\n"
+	       "                  cell.top reply (docs/supervisor-protocol.md) plus\n"
+	       "                  interval_ms and, per cell, load (null when unknown)\n"
+	       "  --moves N       moves shown (default %d; at most 256)\n"
+	       "Exit status: 0 ok, 1 refused, 2 usage, 3 atolld unreachable.\n",
+	       TOP_MOVES_DEFAULT);
+}
+
+static const struct json *top_cell(const struct json *root, const char *name)
+{
+	const struct json *cells = json_get(root, "cells");
+
+	for (size_t i = 0; cells && cells->type == JSON_ARR && i < cells->len; i++)
+		if (!strcmp(jstr(cells->kids[i], "name"), name))
+			return cells->kids[i];
+	return NULL;
+}
+
+/* Cores cell c of snapshot cur kept busy since snapshot prev; NAN if the
+ * cell is new. CPU time of processes that left the cell is lost, so a
+ * negative difference counts as 0. */
+static double top_load(const struct json *prev, const struct json *cur,
+		       const struct json *c)
+{
+	const struct json *p = top_cell(prev, jstr(c, "name"));
+	long long dt = jint(cur, "now_ns") - jint(prev, "now_ns");
+	long long d;
+
+	if (!p || dt <= 0)
+		return NAN;
+	d = jint(c, "cpu_ns") - jint(p, "cpu_ns");
+	return d > 0 ? (double)d / (double)dt : 0.0;
+}
+
+static void top_print(const struct json *prev, const struct json *cur,
+		      double interval, long moves_shown)
+{
+	const struct json *cells = json_get(cur, "cells");
+	const struct json *moves = json_get(cur, "moves");
+	size_t nc = cells && cells->type == JSON_ARR ? cells->len : 0;
+	size_t nm = moves && moves->type == JSON_ARR ? moves->len : 0;
+	char b[32], tgt[128];
+
+	printf("atoll top: %zu cells, %lld core moves, every %g s\n\n", nc,
+	       jint(cur, "moves_total"), interval);
+	printf("%-16s %-5s %4s %5s %-12s %6s %-16s %8s  %s\n", "CELL", "CLASS",
+	       "PRIO", "CORES", "CPUS", "LOAD", "TAIL", "SAMPLES", "TARGET");
+	for (size_t i = 0; i < nc; i++) {
+		const struct json *c = cells->kids[i];
+		const struct json *lat = json_get(c, "latency");
+		const struct json *win = json_get(lat, "window");
+		double load = top_load(prev, cur, c);
+		char tail[48] = "-", load_s[16] = "-", n[24] = "-";
+
+		if (!isnan(load))
+			snprintf(load_s, sizeof(load_s), "%.2f", load);
+		if (win && win->type == JSON_OBJ) {
+			snprintf(tail, sizeof(tail), "p%g %s", jnum(win, "percentile"),
+				 fmt_ns((uint64_t)jint(win, "tail_ns"), b, sizeof(b)));
+			snprintf(n, sizeof(n), "%lld", jint(win, "samples"));
+		}
+		printf("%-16s %-5s %4lld %5lld %-12s %6s %-16s %8s  %s\n",
+		       jstr(c, "name"), jstr(c, "class"), jint(c, "priority"),
+		       jint(c, "cores"), jstr(c, "cpus"), load_s, tail, n,
+		       target_text(json_get(lat, "target"), tgt, sizeof(tgt)));
+	}
+	printf("\nlatency controller\n");
+	for (size_t i = 0; i < nc; i++) {
+		const struct json *c = cells->kids[i];
+		const struct json *lat = json_get(c, "latency");
+		const struct json *bor = json_get(c, "borrowed");
+
+		if (!json_get(lat, "target") ||
+		    json_get(lat, "target")->type != JSON_OBJ)
+			continue;
+		printf("  %-16s %-7s %s", jstr(c, "name"), jstr(lat, "action"),
+		       jstr(lat, "reason"));
+		for (size_t k = 0; bor && bor->type == JSON_ARR && k < bor->len; k++)
+			printf("%s%lld from %s", k ? ", " : "; borrowed: cpu ",
+			       jint(bor->kids[k], "cpu"),
+			       pool_name(jstr(bor->kids[k], "from")));
+		printf("\n");
+	}
+	printf("\nrecent core moves (newest last)\n");
+	if (!nm)
+		printf("  none\n");
+	for (size_t i = nm > (size_t)moves_shown ? nm - (size_t)moves_shown : 0;
+	     i < nm; i++)
+		print_move(moves->kids[i]);
+}
+
+/* One snapshot: cur's members, interval_ms, and each cell's load. */
+static int top_json(const struct json *prev, const struct json *cur,
+		    double interval)
+{
+	struct json_w w;
+	int r = 0;
+
+	jw_init(&w);
+	jw_obj(&w);
+	jw_kint(&w, "interval_ms", (int64_t)(interval * 1000.0 + 0.5));
+	for (size_t i = 0; i < cur->len; i++) {
+		const struct json *v = cur->kids[i];
+
+		if (!strcmp(cur->keys[i], "ok"))
+			continue;
+		jw_key(&w, cur->keys[i]);
+		if (strcmp(cur->keys[i], "cells") || v->type != JSON_ARR) {
+			jw_json(&w, v);
+			continue;
+		}
+		jw_arr(&w);
+		for (size_t k = 0; k < v->len; k++) {
+			const struct json *c = v->kids[k];
+
+			jw_obj(&w);
+			for (size_t m = 0; m < c->len; m++) {
+				jw_key(&w, c->keys[m]);
+				jw_json(&w, c->kids[m]);
+			}
+			jw_kdouble(&w, "load", top_load(prev, cur, c));
+			jw_obj_end(&w);
+		}
+		jw_arr_end(&w);
+	}
+	jw_obj_end(&w);
+	if (w.oom) {
+		fprintf(stderr, "atoll: out of memory\n");
+		r = ATOLL_EXIT_CONNECT;
+	} else {
+		printf("%s\n", w.buf);
+	}
+	jw_free(&w);
+	return r;
+}
+
+static int cmd_top(int argc, char **argv)
+{
+	struct json_doc *prev = NULL, *cur = NULL;
+	bool once = false, json_out = false;
+	double interval = 1.0;
+	long moves_shown = TOP_MOVES_DEFAULT;
+	const char *req = "{\"op\":\"cell.top\"}\n";
+	int r;
+
+	for (int i = 0; i < argc; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		char *end;
+
+		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+			top_help();
+			return 0;
+		} else if (!strcmp(o, "--once")) {
+			once = true;
+		} else if (!strcmp(o, "--json")) {
+			json_out = true;
+		} else if (!strcmp(o, "--interval") || !strcmp(o, "-d")) {
+			if (!v)
+				return usage_err("%s needs a value", o);
+			interval = strtod(v, &end);
+			if (!*v || *end || !(interval >= 0.01 && interval <= 3600))
+				return usage_err("--interval '%s' must be seconds between 0.01 and 3600", v);
+			i++;
+		} else if (!strcmp(o, "--moves")) {
+			if (!v)
+				return usage_err("%s needs a value", o);
+			moves_shown = strtol(v, &end, 10);
+			if (!*v || *end || moves_shown < 0 || moves_shown > 256)
+				return usage_err("--moves '%s' must be a count from 0 to 256", v);
+			i++;
+		} else {
+			return usage_err("unknown option '%s'", o);
+		}
+	}
+	if (moves_shown > 16) /* atolld sends its last 16 unless asked */
+		req = "{\"op\":\"cell.top\",\"moves_since\":0}\n";
+	r = call_opt(req, false, false, &prev);
+	while (!r) {
+		struct timespec ts = { (time_t)interval,
+				       (long)((interval - (double)(time_t)interval) * 1e9) };
+
+		nanosleep(&ts, NULL);
+		r = call_opt(req, false, false, &cur);
+		if (r)
+			break;
+		if (json_out) {
+			r = top_json(json_root(prev), json_root(cur), interval);
+			break;
+		}
+		if (!once && isatty(STDOUT_FILENO))
+			printf("\033[H\033[2J"); /* home, clear */
+		top_print(json_root(prev), json_root(cur), interval, moves_shown);
+		fflush(stdout);
+		json_free(prev);
+		prev = cur;
+		cur = NULL;
+		if (once)
+			break;
+		printf("\n");
+	}
+	json_free(prev);
+	json_free(cur);
+	return r;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -595,6 +1068,8 @@ int main(int argc, char **argv)
 		return cmd_cell(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "status"))
 		return cmd_status(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "top"))
+		return cmd_top(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 2, argv + 2);
 	return usage_err("unknown command '%s'", argv[1]);

@@ -15,6 +15,8 @@
  *   sync.c                mutex, condvar, semaphore, rwlock, barrier, spin-PDR
  *   mcp.c                 under atolld: registration, procinfo/procdata,
  *                         the watcher applying grants and revocations
+ *   latency.c             request latencies into procdata (latency.h)
+ *   net.c                 the TCP server scaffold (net.h)
  *
  * Locking: each vcore's run queues and timer heap have their own spinlock
  * (sched.c, timer.c); rt.lock guards only start-up and shut-down. Lock

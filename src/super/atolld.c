@@ -1,5 +1,6 @@
 /* atolld.c - the supervisor daemon: options, the control socket, the event
- * loop and request dispatch.
+ * loop and request dispatch. The loop also ticks the MCP revocations
+ * (mcp.c) and the latency controller's windows (latctl.c).
  *
  * One thread, one poll loop: requests are served one at a time, in order,
  * so cell state needs no lock. A request that stops processes (destroy)
@@ -209,6 +210,8 @@ static void status_json(struct super *s, struct json_w *w)
 	jw_arr_end(w);
 	if (s->enf.kind == ENF_AFFINITY)
 		jw_kstr(w, "weak_reason", s->enf.why_weak);
+	jw_key(w, "latctl");
+	latctl_status_json(s, w);
 	jw_key(w, "inventory");
 	inventory_json(&s->inv, w);
 }
@@ -284,12 +287,14 @@ static void handle_line(struct super *s, struct client *cl, const char *line,
 		r = cell_op_allow(s, req, &c, &pw, is_op(op->s, "cell.allow"));
 	} else if (is_op(op->s, "chan.check")) {
 		r = chan_op_check(s, req, &c, &pw);
+	} else if (is_op(op->s, "cell.top")) {
+		r = latctl_op_top(s, req, &c, &pw);
 	} else if (is_op(op->s, "mcp.register")) {
 		r = mcp_op_register(s, req, &c, &pw);
 	} else {
 		c.code = PROTO_E_UNKNOWN_OP;
 		snprintf(c.msg, sizeof(c.msg),
-			 "unknown op \"%.40s\" (known: status, cell.list, cell.create, cell.resize, cell.destroy, cell.attach, cell.allow, cell.deny, chan.check, mcp.register)",
+			 "unknown op \"%.40s\" (known: status, cell.list, cell.top, cell.create, cell.resize, cell.destroy, cell.attach, cell.allow, cell.deny, chan.check, mcp.register)",
 			 op->s);
 	}
 out:
@@ -393,8 +398,13 @@ static int serve(struct super *s, int lfd)
 			idx[n - 1] = i;
 			pfd[n++] = (struct pollfd){ clients[i].fd, POLLIN, 0 };
 		}
-		int tmo = mcp_timeout_ms();
-		struct timespec ts = { 0, (long)tmo * 1000000L };
+		int tmo = mcp_timeout_ms(), lat_tmo = latctl_timeout_ms(s);
+		struct timespec ts;
+
+		if (tmo < 0 || (lat_tmo >= 0 && lat_tmo < tmo))
+			tmo = lat_tmo;
+		ts.tv_sec = tmo / 1000;
+		ts.tv_nsec = (long)(tmo % 1000) * 1000000L;
 
 		if (ppoll(pfd, (nfds_t)n, tmo < 0 ? NULL : &ts, &empty) < 0) {
 			if (errno == EINTR)
@@ -411,6 +421,7 @@ static int serve(struct super *s, int lfd)
 			}
 		}
 		mcp_tick(s);
+		latctl_tick(s);
 		if (pfd[0].revents & POLLIN) {
 			int cfd = accept4(lfd, NULL, NULL,
 					  SOCK_CLOEXEC | SOCK_NONBLOCK);

@@ -1,5 +1,6 @@
-/* cell.c - cells: validation, create / resize / destroy / attach, and the
- * state journal.
+/* cell.c - cells: validation, create / resize / destroy / attach, one
+ * core moved between cells (for the latency controller), and the state
+ * journal.
  *
  * Design note. Every request is checked in full (types, ranges, names,
  * overlap, admission) against the current table before anything changes;
@@ -41,16 +42,6 @@ void note_add(struct notes *nt, const char *fmt, ...)
 	va_end(ap);
 }
 
-int req_fail(struct req_ctx *c, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-
-	c->code = code;
-	va_start(ap, fmt);
-	vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 struct cell *cell_find(struct super *s, const char *name)
 {
@@ -78,13 +69,15 @@ static void peer_drop(struct cell *cell, int i)
 
 static void cell_remove(struct super *s, struct cell *cell)
 {
-	/* A later cell of the same name must not inherit the allows. */
+	/* A later cell of the same name must not inherit the allows, nor
+	 * the cores lent by this one. */
 	for (int i = 0; i < s->ncells; i++) {
 		int k = peer_index(s->cells[i], cell->name);
 
 		if (k >= 0)
 			peer_drop(s->cells[i], k);
 	}
+	latctl_forget_lender(s, cell->name);
 	for (int i = 0; i < s->ncells; i++) {
 		if (s->cells[i] == cell) {
 			s->cells[i] = s->cells[--s->ncells];
@@ -99,7 +92,7 @@ static int ncores(const cpu_set_t *set)
 	return CPU_COUNT(set);
 }
 
-static int reserved(const struct cell *c)
+int cell_reserved(const struct cell *c)
 {
 	int n = ncores(&c->cpus);
 
@@ -111,19 +104,11 @@ static int reserved(const struct cell *c)
 static int check_keys(const struct json *req, const char *const *allowed,
 		      struct req_ctx *c)
 {
-	for (size_t i = 0; i < req->len; i++) {
-		bool ok = false;
+	char where[48];
 
-		for (const char *const *a = allowed; *a; a++)
-			if (!strcmp(req->keys[i], *a))
-				ok = true;
-		if (!ok)
-			return req_fail(c, PROTO_E_BADREQ,
-				    "unknown field \"%.40s\" in a \"%.20s\" request",
-				    req->keys[i],
-				    json_get(req, "op")->s);
-	}
-	return 0;
+	snprintf(where, sizeof(where), "a \"%.20s\" request",
+		 json_get(req, "op")->s);
+	return req_check_keys(req, allowed, where, c);
 }
 
 bool name_valid(const char *n)
@@ -155,25 +140,6 @@ static int get_name(const struct json *req, struct req_ctx *c,
 	return 0;
 }
 
-int req_get_int(const struct json *req, const char *key, int64_t lo,
-		int64_t hi, struct req_ctx *c, int64_t *out, bool *present)
-{
-	const struct json *v = json_get(req, key);
-
-	*present = false;
-	if (!v)
-		return 0;
-	if (v->type != JSON_NUM || !v->is_int)
-		return req_fail(c, v->type == JSON_NUM ? PROTO_E_RANGE : PROTO_E_BADREQ,
-			    "the field \"%s\" must be an integer", key);
-	if (v->i < lo || v->i > hi)
-		return req_fail(c, PROTO_E_RANGE,
-			    "the field \"%s\" is %lld; it must be between %lld and %lld",
-			    key, (long long)v->i, (long long)lo, (long long)hi);
-	*out = v->i;
-	*present = true;
-	return 0;
-}
 
 static int get_str(const struct json *req, const char *key, struct req_ctx *c,
 		   const char **out)
@@ -192,12 +158,15 @@ static int get_str(const struct json *req, const char *key, struct req_ctx *c,
 
 struct spec {
 	bool has_cores, has_cpus, has_mem, has_mems, has_class, has_prov;
+	bool has_prio, has_lat;
 	int cores;
 	cpu_set_t cpus;
 	uint64_t mem;
 	cpu_set_t mems;
 	enum cell_class cls;
 	int prov;
+	int prio;
+	struct lat_target lat;
 };
 
 static int parse_spec(struct super *s, const struct json *req,
@@ -295,7 +264,11 @@ static int parse_spec(struct super *s, const struct json *req,
 		return -EINVAL;
 	sp->has_prov = has;
 	sp->prov = (int)v;
-	return 0;
+	if (req_get_int(req, "priority", 0, PRIORITY_MAX, c, &v, &has))
+		return -EINVAL;
+	sp->has_prio = has;
+	sp->prio = (int)v;
+	return latctl_parse(req, c, &sp->lat, &sp->has_lat);
 }
 
 /* Choose the cores of a cell named name (self: its current state or NULL)
@@ -311,7 +284,7 @@ static int place(struct super *s, const char *name, const struct cell *self,
 		if (s->cells[i] == self)
 			continue;
 		CPU_OR(&others, &others, &s->cells[i]->cpus);
-		other_res += reserved(s->cells[i]);
+		other_res += cell_reserved(s->cells[i]);
 	}
 	if (sp->has_cpus) {
 		want = sp->cpus;
@@ -381,36 +354,34 @@ static void reaffine(struct super *s, struct cell *cell)
 		affinity_set_all(pids[i], &cell->cpus);
 }
 
-/* Move cell's cgroup from its state to *to; on failure undo and return
- * -errno with msg. Does not touch IRQs or class. */
-static int apply(struct super *s, struct cell *cell, const struct cell *to,
-		 char *msg)
+/* Give cell's cgroup these cores and memory; on failure undo and return
+ * -errno with msg. Does not touch IRQs, class or provision. */
+static int apply(struct super *s, struct cell *cell, const cpu_set_t *cpus,
+		 const cpu_set_t *mems, uint64_t mem, char *msg)
 {
-	struct cell old = *cell;
 	int r = 0;
 	bool cpus_done = false, mems_done = false;
 
-	if (!CPU_EQUAL(&cell->cpus, &to->cpus)) {
-		r = enf_cell_set_cpus(&s->enf, cell->name, &to->cpus, msg);
+	if (!CPU_EQUAL(&cell->cpus, cpus)) {
+		r = enf_cell_set_cpus(&s->enf, cell->name, cpus, msg);
 		if (r)
 			goto undo;
 		cpus_done = true;
 	}
-	if (!CPU_EQUAL(&cell->mems, &to->mems)) {
-		r = enf_cell_set_mems(&s->enf, cell->name, &to->mems, msg);
+	if (!CPU_EQUAL(&cell->mems, mems)) {
+		r = enf_cell_set_mems(&s->enf, cell->name, mems, msg);
 		if (r)
 			goto undo;
 		mems_done = true;
 	}
-	if (cell->mem != to->mem) {
-		r = enf_cell_set_mem(&s->enf, cell->name, to->mem, msg);
+	if (cell->mem != mem) {
+		r = enf_cell_set_mem(&s->enf, cell->name, mem, msg);
 		if (r)
 			goto undo;
 	}
-	cell->cpus = to->cpus;
-	cell->mems = to->mems;
-	cell->mem = to->mem;
-	cell->provision = to->provision;
+	cell->cpus = *cpus;
+	cell->mems = *mems;
+	cell->mem = mem;
 	reaffine(s, cell);
 	return 0;
 undo:
@@ -418,17 +389,39 @@ undo:
 		char ignore[MSG_MAX];
 
 		if (mems_done)
-			enf_cell_set_mems(&s->enf, cell->name, &old.mems, ignore);
+			enf_cell_set_mems(&s->enf, cell->name, &cell->mems, ignore);
 		if (cpus_done)
-			enf_cell_set_cpus(&s->enf, cell->name, &old.cpus, ignore);
+			enf_cell_set_cpus(&s->enf, cell->name, &cell->cpus, ignore);
 	}
 	return r;
+}
+
+/* apply() with only the cores changed. */
+static int apply_cpus(struct super *s, struct cell *cell,
+		      const cpu_set_t *cpus, char *msg)
+{
+	return apply(s, cell, cpus, &cell->mems, cell->mem, msg);
+}
+
+/* IRQs follow the class and the cores: a CG cell keeps the IRQs off its
+ * cores. was_cg and old_cpus: before the change; will_cg: after it. */
+static void irqs_follow(struct super *s, struct cell *cell, bool was_cg,
+			bool will_cg, const cpu_set_t *old_cpus,
+			struct notes *nt)
+{
+	bool moved = !CPU_EQUAL(old_cpus, &cell->cpus);
+
+	if (was_cg && (!will_cg || moved))
+		irq_restore(cell, nt);
+	cell->cls = will_cg ? CLASS_CG : CLASS_LL;
+	if (will_cg && (!was_cg || moved))
+		irq_isolate(s, cell, nt);
 }
 
 /* ---- operations ---- */
 
 static const char *const create_keys[] = { "op", "name", "cores", "cpus",
-	"mem", "mems", "class", "provision", NULL };
+	"mem", "mems", "class", "provision", "priority", "latency", NULL };
 
 int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 		   struct json_w *w)
@@ -464,6 +457,9 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 	cell->mems = sp.has_mems ? sp.mems : s->inv.mem_nodes;
 	cell->mem = sp.has_mem ? sp.mem : 0;
 	cell->provision = sp.has_prov ? sp.prov : 0;
+	cell->priority = sp.has_prio ? sp.prio : 0;
+	cell->lat = sp.lat;
+	latctl_restart(cell);
 	r = enf_cell_create(&s->enf, name, &cell->cpus, &cell->mems, cell->mem,
 			    msg);
 	if (r) {
@@ -490,7 +486,7 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 }
 
 static const char *const resize_keys[] = { "op", "name", "cores", "cpus",
-	"mem", "mems", "class", "provision", NULL };
+	"mem", "mems", "class", "provision", "priority", "latency", NULL };
 
 int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 		   struct json_w *w)
@@ -511,9 +507,9 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 		return req_fail(c, PROTO_E_NOCELL, "cell '%s' is being destroyed",
 			    name);
 	if (!sp.has_cores && !sp.has_cpus && !sp.has_mem && !sp.has_mems &&
-	    !sp.has_class && !sp.has_prov)
+	    !sp.has_class && !sp.has_prov && !sp.has_prio && !sp.has_lat)
 		return req_fail(c, PROTO_E_BADREQ,
-			    "cell '%s': a resize needs at least one of cores, cpus, mem, mems, class, provision",
+			    "cell '%s': a resize needs at least one of cores, cpus, mem, mems, class, provision, priority, latency",
 			    name);
 	to = *cell;
 	if (place(s, name, cell, &sp, c, &to.cpus))
@@ -525,22 +521,21 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 	if (sp.has_prov)
 		to.provision = sp.prov;
 	old = *cell;
-	r = apply(s, cell, &to, msg);
+	r = apply(s, cell, &to.cpus, &to.mems, to.mem, msg);
 	if (r)
 		return req_fail(c, PROTO_E_SYSTEM, "cell '%s' unchanged: %s", name,
 			    msg);
-	/* IRQs follow the class and the cores. */
-	{
-		bool was_cg = old.cls == CLASS_CG;
-		bool will_cg = sp.has_class ? sp.cls == CLASS_CG : was_cg;
-		bool moved = !CPU_EQUAL(&old.cpus, &cell->cpus);
-
-		if (was_cg && (!will_cg || moved))
-			irq_restore(cell, &c->notes);
-		cell->cls = will_cg ? CLASS_CG : CLASS_LL;
-		if (will_cg && (!was_cg || moved))
-			irq_isolate(s, cell, &c->notes);
-	}
+	cell->provision = to.provision;
+	irqs_follow(s, cell, old.cls == CLASS_CG,
+		    sp.has_class ? sp.cls == CLASS_CG : old.cls == CLASS_CG,
+		    &old.cpus, &c->notes);
+	if (sp.has_prio)
+		cell->priority = sp.prio;
+	if (sp.has_lat)
+		cell->lat = sp.lat;
+	/* The operator's cores are the cell's own from now on. */
+	if (!CPU_EQUAL(&old.cpus, &cell->cpus))
+		cell->nloans = 0;
 	r = journal_write(s, msg);
 	if (r) {
 		char ignore[MSG_MAX];
@@ -550,14 +545,99 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 				irq_restore(cell, &c->notes);
 		}
 		cell->cls = old.cls;
-		apply(s, cell, &old, ignore);
+		cell->priority = old.priority;
+		cell->lat = old.lat;
+		cell->nloans = old.nloans;
+		cell->provision = old.provision;
+		apply(s, cell, &old.cpus, &old.mems, old.mem, ignore);
 		return req_fail(c, PROTO_E_SYSTEM, "cell '%s' unchanged: %s", name,
 			    msg);
 	}
+	if (sp.has_lat)
+		latctl_restart(cell);
 	LOG_INFO("cell '%s' resized", name);
 	mcp_cell_changed(s, name); /* grants follow the cores */
 	jw_key(w, "cell");
 	cell_json(s, cell, w);
+	return 0;
+}
+
+/* Give cell its cores old_cpus back after part of a move (IRQs follow). */
+static void cpus_restore(struct super *s, struct cell *cell,
+			 const cpu_set_t *old_cpus, struct notes *nt)
+{
+	cpu_set_t moved = cell->cpus;
+	bool cg = cell->cls == CLASS_CG;
+	char ignore[MSG_MAX];
+
+	if (!apply_cpus(s, cell, old_cpus, ignore))
+		irqs_follow(s, cell, cg, cg, &moved, nt);
+}
+
+int cell_move_core(struct super *s, struct cell *from, struct cell *to,
+		   int cpu, char *msg)
+{
+	cpu_set_t from_old, to_old, set;
+	struct notes nt = { 0 };
+	char ignore[MSG_MAX];
+	int r;
+
+	if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &s->managed)) {
+		snprintf(msg, MSG_MAX, "cpu %d is not managed by this atolld", cpu);
+		return -EINVAL;
+	}
+	if (from && !CPU_ISSET(cpu, &from->cpus)) {
+		snprintf(msg, MSG_MAX, "cpu %d is not in cell '%s'", cpu,
+			 from->name);
+		return -EINVAL;
+	}
+	if (to && CPU_ISSET(cpu, &to->cpus)) {
+		snprintf(msg, MSG_MAX, "cell '%s' already holds cpu %d", to->name,
+			 cpu);
+		return -EINVAL;
+	}
+	if (from) {
+		from_old = from->cpus;
+		set = from->cpus;
+		CPU_CLR(cpu, &set);
+		r = apply_cpus(s, from, &set, msg);
+		if (r)
+			return r;
+	}
+	if (to) {
+		to_old = to->cpus;
+		set = to->cpus;
+		CPU_SET(cpu, &set);
+		r = apply_cpus(s, to, &set, msg);
+		if (r) {
+			if (from)
+				apply_cpus(s, from, &from_old, ignore);
+			return r;
+		}
+	}
+	if (from)
+		irqs_follow(s, from, from->cls == CLASS_CG, from->cls == CLASS_CG,
+			    &from_old, &nt);
+	if (to)
+		irqs_follow(s, to, to->cls == CLASS_CG, to->cls == CLASS_CG,
+			    &to_old, &nt);
+	r = journal_write(s, msg);
+	if (r) {
+		if (to)
+			cpus_restore(s, to, &to_old, &nt);
+		if (from)
+			cpus_restore(s, from, &from_old, &nt);
+	}
+	for (int i = 0; i < nt.n; i++)
+		LOG_INFO("%s", nt.text[i]);
+	if (r)
+		return r;
+	/* The loser first: its MCP's slot on cpu is revoked before the
+	 * gainer's rebalance looks for a free core. */
+	if (from)
+		mcp_cell_changed(s, from->name);
+	if (to)
+		mcp_cell_changed(s, to->name);
 	return 0;
 }
 
@@ -774,6 +854,20 @@ static int get_cell_field(const struct json *req, const char *key,
 	return 0;
 }
 
+/* "borrowed": the cores the latency controller gave the cell. */
+static void loans_json(const struct cell *cell, struct json_w *w)
+{
+	jw_key(w, "borrowed");
+	jw_arr(w);
+	for (int i = 0; i < cell->nloans; i++) {
+		jw_obj(w);
+		jw_kint(w, "cpu", cell->loans[i].cpu);
+		jw_kstr(w, "from", cell->loans[i].from);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+}
+
 static void peers_json(const struct cell *cell, struct json_w *w)
 {
 	jw_key(w, "allowed_peers");
@@ -906,7 +1000,11 @@ void cell_json(struct super *s, const struct cell *cell, struct json_w *w)
 	jw_kstr(w, "mems", list);
 	jw_kint(w, "mem", (int64_t)cell->mem);
 	jw_kint(w, "provision", cell->provision);
-	jw_kint(w, "reserved", reserved(cell));
+	jw_kint(w, "reserved", cell_reserved(cell));
+	jw_kint(w, "priority", cell->priority);
+	jw_key(w, "latency");
+	latctl_target_json(&cell->lat, w);
+	loans_json(cell, w);
 	jw_kint(w, "irqs_moved", cell->nirqs);
 	if (cell->destroying)
 		jw_kbool(w, "destroying", true);
@@ -976,6 +1074,10 @@ int journal_write(struct super *s, char *msg)
 		jw_kstr(&w, "mems", list);
 		jw_kint(&w, "mem", (int64_t)c->mem);
 		jw_kint(&w, "provision", c->provision);
+		jw_kint(&w, "priority", c->priority);
+		jw_key(&w, "latency");
+		latctl_target_json(&c->lat, &w);
+		loans_json(c, &w);
 		jw_kbool(&w, "destroying", c->destroying);
 		jw_key(&w, "irqs");
 		jw_arr(&w);
@@ -1078,8 +1180,8 @@ static int load_cell(struct super *s, const struct json *o, struct cell *c,
 		     char *msg)
 {
 	const char *name, *cls, *cpus, *mems;
-	const struct json *irqs, *pids, *peers, *d;
-	int64_t mem, prov;
+	const struct json *irqs, *pids, *peers, *d, *loans;
+	int64_t mem, prov, prio = 0;
 
 	if (o->type != JSON_OBJ || jstr(o, "name", &name) || !name_valid(name) ||
 	    jstr(o, "class", &cls) || jstr(o, "cpus", &cpus) ||
@@ -1141,6 +1243,41 @@ static int load_cell(struct super *s, const struct json *o, struct cell *c,
 				goto bad;
 			snprintf(c->peers[c->npeers++], sizeof(c->peers[0]),
 				 "%s", p->s);
+		}
+	}
+	/* Optional: journals before the latency controller have none. */
+	if (json_get(o, "priority")) {
+		if (jint(o, "priority", &prio) || prio < 0 || prio > PRIORITY_MAX)
+			goto bad;
+		c->priority = (int)prio;
+	}
+	{
+		struct req_ctx scratch;
+		bool has;
+
+		if (latctl_parse(o, &scratch, &c->lat, &has))
+			goto bad;
+	}
+	latctl_restart(c);
+	loans = json_get(o, "borrowed");
+	if (loans && loans->type == JSON_ARR) {
+		for (size_t i = 0; i < loans->len && c->nloans < CELL_LOANS_MAX;
+		     i++) {
+			struct cell_loan *l = &c->loans[c->nloans];
+			const char *from;
+			int64_t cpu;
+
+			if (jint(loans->kids[i], "cpu", &cpu) ||
+			    jstr(loans->kids[i], "from", &from) ||
+			    (*from && !name_valid(from)))
+				goto bad;
+			/* A core the cell no longer holds is no loan. */
+			if (cpu < 0 || cpu >= CPU_SETSIZE ||
+			    !CPU_ISSET(cpu, &c->cpus))
+				continue;
+			l->cpu = (int)cpu;
+			snprintf(l->from, sizeof(l->from), "%s", from);
+			c->nloans++;
 		}
 	}
 	return 0;
@@ -1285,6 +1422,11 @@ int journal_restore(struct super *s, int want_enf, char *msg)
 				peer_drop(s->cells[i], k);
 			else
 				k++;
+	/* Likewise, cores lent by such a cell go back to the free pool. */
+	for (int i = 0; i < s->ncells; i++)
+		for (int k = 0; k < s->cells[i]->nloans; k++)
+			if (!cell_find(s, s->cells[i]->loans[k].from))
+				s->cells[i]->loans[k].from[0] = '\0';
 	nnames = enf_list(&s->enf, names, (int)ARRAY_SIZE(names));
 	for (int i = 0; i < nnames; i++) {
 		struct cell orphan;

@@ -642,23 +642,42 @@ int affinity_set_all(pid_t pid, const cpu_set_t *cpus)
 	return r;
 }
 
-uint64_t proc_start_time(pid_t pid)
+/* Fields 14 (utime), 15 (stime) and 22 (starttime) of /proc/PID/stat,
+ * in clock ticks. 0 or -errno. */
+static int proc_stat_times(pid_t pid, unsigned long long *utime,
+			   unsigned long long *stime, unsigned long long *start)
 {
 	char path[64], buf[1024];
 	char *p;
-	unsigned long long st = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if (file_read_str(path, buf, sizeof(buf)))
-		return 0;
+		return -ESRCH;
+	/* the command name may hold spaces and parentheses: skip past the
+	 * last ')'; after ") " come fields 3.. */
 	p = strrchr(buf, ')');
-	if (!p)
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+				"%llu %llu %*d %*d %*d %*d %*d %*d %llu",
+			 utime, stime, start) != 3)
+		return -EINVAL;
+	return 0;
+}
+
+uint64_t proc_start_time(pid_t pid)
+{
+	unsigned long long ut, st, start;
+
+	return proc_stat_times(pid, &ut, &st, &start) ? 0 : start;
+}
+
+uint64_t proc_cpu_ns(pid_t pid)
+{
+	unsigned long long ut, st, start;
+	long tck = sysconf(_SC_CLK_TCK);
+
+	if (proc_stat_times(pid, &ut, &st, &start) || tck <= 0)
 		return 0;
-	/* after ") " come fields 3..; starttime is field 22 */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
-			  "%*u %*d %*d %*d %*d %*d %*d %llu", &st) != 1)
-		return 0;
-	return st;
+	return (uint64_t)(ut + st) * (1000000000ull / (uint64_t)tck);
 }
 
 void enf_remove_roots(struct enforcer *e)

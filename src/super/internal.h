@@ -1,6 +1,7 @@
 /* internal.h - atolld's private declarations: inventory, enforcement
  * backends (cgroup v2, cgroup v1, affinity), cells, IRQs, the journal,
- * MCP registrations and core grants (mcp.c).
+ * MCP registrations and core grants (mcp.c), the latency controller
+ * (latctl.c).
  *
  * atolld is single-threaded: one event loop owns every structure here, so
  * nothing below takes a lock. Functions return 0 or -errno; those that can
@@ -17,6 +18,7 @@
 #include <sys/types.h>
 
 #include <atoll/compiler.h>
+#include <atoll/hist.h>
 #include <atoll/proto.h>
 
 #include "cpulist.h"
@@ -29,6 +31,8 @@
 #define NOTES_MAX 16
 #define MCPS_MAX 64         /* registered MCPs: one per connection */
 #define CELL_PEERS_MAX 64   /* cells a cell allows channels with */
+#define CELL_LOANS_MAX 256  /* cores a cell holds on loan (latctl.c) */
+#define PRIORITY_MAX 1000
 
 /* ---- inventory (inventory.c) ---- */
 
@@ -119,6 +123,9 @@ int enf_list(struct enforcer *e, char names[][PROTO_NAME_MAX + 1], int max);
 int affinity_set_all(pid_t pid, const cpu_set_t *cpus);
 /* Start time of pid (field 22 of /proc/PID/stat), 0 if gone. */
 uint64_t proc_start_time(pid_t pid);
+/* CPU time pid's threads used (user + system, /proc/PID/stat, clock-tick
+ * resolution), in ns; 0 if gone. */
+uint64_t proc_cpu_ns(pid_t pid);
 
 /* ---- cells (cell.c) ---- */
 
@@ -132,6 +139,40 @@ struct irq_saved {
 struct tracked_pid {
 	pid_t pid;
 	uint64_t start;
+};
+
+/* A cell's latency target (RainForest's (lt, ut) and window): the
+ * controller keeps the cell's tail latency, the pct-th percentile of the
+ * samples of one window, between lt_ns and ut_ns. */
+struct lat_target {
+	bool on;
+	uint64_t lt_ns, ut_ns;      /* lt_ns < ut_ns */
+	uint32_t window_ms;
+	double pct;                 /* percentile, (0, 100] */
+};
+
+/* A core the latency controller gave a cell: from is the cell it came
+ * from, "" for the free pool; it goes back there. */
+struct cell_loan {
+	int cpu;
+	char from[PROTO_NAME_MAX + 1];
+};
+
+enum lat_action { LAT_NONE, LAT_GREW, LAT_SHRANK, LAT_BLOCKED };
+
+/* The controller's figures for a cell's last window (not journaled). */
+struct lat_window {
+	uint64_t start_ns;          /* the current window began */
+	uint64_t next_ns;           /* and ends */
+	uint64_t end_ns;            /* the last measured window ended; 0: none */
+	uint32_t ms;                /* its length */
+	uint64_t samples, tail_ns, p50_ns, max_ns;
+	int mcps;                   /* MCPs of the cell publishing latencies */
+	unsigned empty;             /* windows in a row without a sample */
+	enum lat_action action;     /* what the controller did at its end */
+	char cause[24];             /* why, in a word */
+	char logged[24];            /* the cause logged last */
+	char reason[256];           /* why, as a sentence with the figures */
 };
 
 struct cell {
@@ -148,6 +189,11 @@ struct cell {
 	struct tracked_pid pids[CELL_PIDS_MAX];
 	int npeers;          /* cells this one allows channels with */
 	char peers[CELL_PEERS_MAX][PROTO_NAME_MAX + 1];
+	int priority;        /* 0..PRIORITY_MAX: gives cores only upward */
+	struct lat_target lat;
+	int nloans;          /* cores on loan, oldest first */
+	struct cell_loan loans[CELL_LOANS_MAX];
+	struct lat_window win;
 };
 
 struct notes {
@@ -174,6 +220,8 @@ struct super {
 };
 
 struct cell *cell_find(struct super *s, const char *name);
+/* Cores a cell reserves for admission: max(cores held, provision). */
+int cell_reserved(const struct cell *c);
 /* Whether n is a valid cell name (see PROTO_NAME_MAX). */
 bool name_valid(const char *n);
 
@@ -191,15 +239,25 @@ struct req_ctx {
 	int pass_fd;        /* >= 0: sent with the reply (SCM_RIGHTS), closed */
 };
 
+/* ---- request validation (req.c) ---- */
+
 /* Record a refusal in c: an error code (PROTO_E_*) and a sentence for the
  * user. Returns -EINVAL, for `return req_fail(...)`. */
 int req_fail(struct req_ctx *c, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Refuse (req_fail(), bad-request) a member of object obj not named in
+ * allowed (NULL-terminated); where names obj in the sentence ("a
+ * \"cell.top\" request"). 0 or -EINVAL. */
+int req_check_keys(const struct json *obj, const char *const *allowed,
+		   const char *where, struct req_ctx *c);
+
 /* Read the optional integer field key of req, which must lie in [lo, hi]:
  * 0 with *present set (and *out) or cleared, or req_fail()'s -EINVAL. */
 int req_get_int(const struct json *req, const char *key, int64_t lo,
 		int64_t hi, struct req_ctx *c, int64_t *out, bool *present);
+
+/* ---- cell requests (cell.c) ---- */
 
 int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 		   struct json_w *w);
@@ -243,6 +301,48 @@ void mcp_tick(struct super *s);
 /* The registrations, as a JSON array (journal) / per cell (listing). */
 void mcp_journal_json(struct json_w *w);
 void mcp_list_json(const char *cell, struct json_w *w);
+/* MCPs registered in cell. */
+int mcp_cell_count(const char *cell);
+/* Add to win (initialised by the caller) the latency samples the MCPs of
+ * cell published since the previous call (win NULL: only move the
+ * baseline). Returns how many of them publish a histogram. */
+int mcp_cell_latency(const char *cell, struct hist *win);
+
+/* ---- the latency controller (latctl.c) ---- */
+
+/* Read the optional "latency" field of a cell request (an object, or
+ * null for none) into *out; *present says whether it was there. 0 or
+ * req_fail()'s -EINVAL. */
+int latctl_parse(const struct json *req, struct req_ctx *c,
+		 struct lat_target *out, bool *present);
+/* The target as a JSON value (object, or null when off). */
+void latctl_target_json(const struct lat_target *t, struct json_w *w);
+/* A cell's target or MCPs changed: restart its window from now. */
+void latctl_restart(struct cell *cell);
+/* Milliseconds until the next window ends, or -1 if none is running. */
+int latctl_timeout_ms(struct super *s);
+/* Measure the cells whose window ended, and move cores. */
+void latctl_tick(struct super *s);
+/* Add to win the samples of now that prev does not hold (a window's
+ * samples from two cumulative snapshots of one histogram). */
+void latctl_add_delta(struct hist *win, const struct hist *now,
+		      const struct hist *prev);
+/* Cell name is gone: loans from it now return to the free pool. */
+void latctl_forget_lender(struct super *s, const char *name);
+/* "cell.top": every cell with its load counters and latency figures, and
+ * the recent core moves. Read-only. */
+int latctl_op_top(struct super *s, const struct json *req, struct req_ctx *c,
+		  struct json_w *w);
+/* The controller's summary for "status". */
+void latctl_status_json(struct super *s, struct json_w *w);
+
+/* Move core cpu from cell `from` to cell `to` (either NULL: the free
+ * pool): both cgroups and affinities, IRQs of CG cells, the journal, then
+ * the grants of both cells' MCPs (a revocation with its deadline for the
+ * MCP losing the core; the gaining MCP is granted it once no slot holds
+ * it). On failure nothing changed: -errno and a sentence in msg. */
+int cell_move_core(struct super *s, struct cell *from, struct cell *to,
+		   int cpu, char *msg);
 
 /* Kill everything in a cell (SIGTERM, grace, SIGKILL), restore its IRQs
  * and remove its cgroup. */

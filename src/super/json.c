@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -663,6 +664,20 @@ void jw_int(struct json_w *w, int64_t v)
 	jw_raw(w, b, (size_t)n);
 }
 
+void jw_double(struct json_w *w, double v)
+{
+	char b[40];
+	int n;
+
+	if (!isfinite(v)) {
+		jw_null(w);
+		return;
+	}
+	n = snprintf(b, sizeof(b), "%.15g", v);
+	jw_sep(w);
+	jw_raw(w, b, (size_t)n);
+}
+
 void jw_bool(struct json_w *w, bool v)
 {
 	jw_sep(w);
@@ -691,6 +706,47 @@ void jw_kbool(struct json_w *w, const char *key, bool v)
 {
 	jw_key(w, key);
 	jw_bool(w, v);
+}
+
+void jw_kdouble(struct json_w *w, const char *key, double v)
+{
+	jw_key(w, key);
+	jw_double(w, v);
+}
+
+void jw_json(struct json_w *w, const struct json *v)
+{
+	switch (v->type) {
+	case JSON_NULL:
+		jw_null(w);
+		break;
+	case JSON_BOOL:
+		jw_bool(w, v->b);
+		break;
+	case JSON_NUM:
+		if (v->is_int)
+			jw_int(w, v->i);
+		else
+			jw_double(w, v->d);
+		break;
+	case JSON_STR:
+		jw_str(w, v->s);
+		break;
+	case JSON_ARR:
+		jw_arr(w);
+		for (size_t i = 0; i < v->len; i++)
+			jw_json(w, v->kids[i]);
+		jw_arr_end(w);
+		break;
+	case JSON_OBJ:
+		jw_obj(w);
+		for (size_t i = 0; i < v->len; i++) {
+			jw_key(w, v->keys[i]);
+			jw_json(w, v->kids[i]);
+		}
+		jw_obj_end(w);
+		break;
+	}
 }
 
 void jw_members(struct json_w *w, const char *obj, size_t len)

@@ -73,6 +73,10 @@ void jw_str(struct json_w *w, const char *s);
 void jw_int(struct json_w *w, int64_t v);
 void jw_bool(struct json_w *w, bool v);
 void jw_null(struct json_w *w);
+/* A finite double as the shortest of %.15g; NaN and infinities as null. */
+void jw_double(struct json_w *w, double v);
+/* A copy of a parsed value (numbers keep their int or double form). */
+void jw_json(struct json_w *w, const struct json *v);
 /* Append the members of obj (a complete object this writer produced,
  * "{...}", len bytes) to the object being written. */
 void jw_members(struct json_w *w, const char *obj, size_t len);
@@ -80,5 +84,6 @@ void jw_members(struct json_w *w, const char *obj, size_t len);
 void jw_kstr(struct json_w *w, const char *key, const char *s);
 void jw_kint(struct json_w *w, const char *key, int64_t v);
 void jw_kbool(struct json_w *w, const char *key, bool v);
+void jw_kdouble(struct json_w *w, const char *key, double v);
 
 #endif /* ATOLL_SUPER_JSON_H */

@@ -12,15 +12,25 @@
  * their min first (admission keeps the sum of mins within the cell's
  * cores, so slot 0, which holds the process's first uthread and is never
  * revoked, always has a core of its own), then cores up to their max, in
- * order. A core is granted only when free; an MCP above its share has its
- * highest slots revoked: preempt_pending = now + grace (--mcp-grace-ms,
- * default 10 ms, or the registration's grace_ms). The runtime gives the
- * core back at its next scheduling point and publishes PROCDATA_VC_OFF;
+ * order. A core is granted only when free: no slot of any MCP on the node
+ * holds it, so a core that moved from another cell (a resize, the latency
+ * controller) is granted once the revocation there completed or was
+ * forced, and every cell is rebalanced when one completes. After a resize
+ * the vcore threads of the cell's MCPs are pinned again to their cores
+ * (the resize gave every thread of the cell the cell's cores). An MCP
+ * above its share has its highest slots revoked: preempt_pending = now +
+ * grace (--mcp-grace-ms, default 10 ms, or the registration's grace_ms).
+ * The runtime gives the core back at its next scheduling point and
+ * publishes PROCDATA_VC_OFF;
  * while revocations are pending the event loop ticks every millisecond to
  * notice, and at the deadline forces: the slot is marked taken (forced++)
  * and the vcore's kernel thread (its tid from procdata) is moved off the
  * core with sched_setaffinity, so the core is free at once whatever the
  * process does; the runtime tells its 2LS (vcore_preempted).
+ *
+ * Latencies: an MCP may publish one histogram per vcore in procdata
+ * (procinfo.h); mcp_cell_latency() merges them and returns what was
+ * recorded since its previous call, against a per-MCP baseline.
  *
  * Single-threaded like the rest of atolld: no locks.
  */
@@ -55,6 +65,8 @@ struct mcp {
 
 static struct mcp mcps[MCPS_MAX];
 static uint64_t next_order;
+/* Each MCP's merged histograms at the previous mcp_cell_latency(). */
+static struct hist lat_prev[MCPS_MAX];
 
 static unsigned nslots(const struct mcp *m)
 {
@@ -71,14 +83,14 @@ static bool slot_pending(const struct mcp *m, unsigned i)
 	return load_relaxed(&m->pi->vc[i].preempt_pending) != 0;
 }
 
-/* The cpus the slots of every MCP of the cell hold (pending ones too). */
-static void cell_held(const char *cell, cpu_set_t *held)
+/* The cpus the slots of every MCP hold (pending ones too). */
+static void node_held(cpu_set_t *held)
 {
 	CPU_ZERO(held);
 	for (int k = 0; k < MCPS_MAX; k++) {
 		struct mcp *m = &mcps[k];
 
-		if (!m->used || strcmp(m->cell, cell))
+		if (!m->used)
 			continue;
 		for (unsigned i = 0; i < nslots(m); i++)
 			if (slot_granted(m, i) && m->pi->vc[i].cpu >= 0)
@@ -167,7 +179,7 @@ static void rebalance(struct super *s, const char *name)
 				act--;
 			}
 	}
-	cell_held(name, &held);
+	node_held(&held);
 	/* Slot 0 never goes pending: it moves when its core left the cell. */
 	for (int k = 0; k < n; k++) {
 		struct mcp *m = ms[k];
@@ -248,16 +260,10 @@ int mcp_op_register(struct super *s, const struct json *req,
 	int memfd;
 	void *map;
 
-	for (size_t i = 0; i < req->len; i++) {
-		bool known = false;
-
-		for (const char *const *k = register_keys; *k; k++)
-			known |= !strcmp(req->keys[i], *k);
-		if (!known)
-			return req_fail(c, PROTO_E_BADREQ,
-				    "unknown field \"%.40s\" (mcp.register takes cell, min, max, class, grace_ms)",
-				    req->keys[i]);
-	}
+	if (req_check_keys(req, register_keys,
+			   "a \"mcp.register\" request (it takes cell, min, max, class, grace_ms)",
+			   c))
+		return -EINVAL;
 	v = json_get(req, "cell");
 	if (!v || v->type != JSON_STR)
 		return req_fail(c, PROTO_E_BADREQ,
@@ -332,9 +338,11 @@ int mcp_op_register(struct super *s, const struct json *req,
 	m->pi->nr_slots = m->max;
 	m->pi->provisioned = m->min;
 	m->pi->grace_ns = m->grace_ns;
+	hist_init(&lat_prev[c->conn]);
 	for (unsigned i = 0; i < PROCINFO_MAX_VCORES; i++)
 		m->pi->vc[i].cpu = -1;
 	store_release(&m->pi->magic, PROCINFO_MAGIC);
+	latctl_restart(cell);
 	rebalance(s, cell->name);
 	{
 		char msg[MSG_MAX];
@@ -362,6 +370,16 @@ int mcp_op_register(struct super *s, const struct json *req,
 	return 0;
 }
 
+/* Every cell: a freed core may belong to another cell by now. Twice: a
+ * cell served early in the first pass may wait for a core that a later
+ * one frees in it (moving its slot 0 off a core that left it). */
+static void rebalance_all(struct super *s)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < s->ncells; i++)
+			rebalance(s, s->cells[i]->name);
+}
+
 static void mcp_release(struct mcp *m)
 {
 	munmap(m->map, PROCINFO_MAP_SIZE);
@@ -374,23 +392,17 @@ static void mcp_release(struct mcp *m)
 void mcp_conn_closed(struct super *s, int conn)
 {
 	struct mcp *m;
-	char cell[PROTO_NAME_MAX + 1], msg[MSG_MAX];
+	char msg[MSG_MAX];
 
 	if (conn < 0 || conn >= MCPS_MAX || !mcps[conn].used)
 		return;
 	m = &mcps[conn];
 	LOG_INFO("mcp %d (cell '%s') deregistered: %u cores released",
 		 (int)m->pid, m->cell, m->pi->allocated);
-	snprintf(cell, sizeof(cell), "%s", m->cell);
 	mcp_release(m);
-	rebalance(s, cell);
+	rebalance_all(s);
 	if (journal_write(s, msg))
 		LOG_WARN("%s", msg);
-}
-
-void mcp_cell_changed(struct super *s, const char *cell)
-{
-	rebalance(s, cell);
 }
 
 /* Is tid a thread of pid? */
@@ -401,6 +413,38 @@ static bool tid_of(pid_t pid, pid_t tid)
 
 	snprintf(p, sizeof(p), "/proc/%d/task/%d", (int)pid, (int)tid);
 	return tid > 0 && !stat(p, &st);
+}
+
+/* Pin each granted vcore thread of the cell's MCPs to its core again. */
+static void repin(const char *cell)
+{
+	for (int k = 0; k < MCPS_MAX; k++) {
+		struct mcp *m = &mcps[k];
+
+		if (!m->used || strcmp(m->cell, cell))
+			continue;
+		for (unsigned i = 0; i < nslots(m); i++) {
+			int32_t tid = load_acquire(&m->pd->vc[i].tid);
+			int cpu = m->pi->vc[i].cpu;
+			cpu_set_t one;
+
+			if (!slot_granted(m, i) || slot_pending(m, i) || cpu < 0 ||
+			    !tid_of(m->pid, tid))
+				continue;
+			CPU_ZERO(&one);
+			CPU_SET(cpu, &one);
+			if (sched_setaffinity(tid, sizeof(one), &one))
+				LOG_DEBUG("mcp %d: cannot pin thread %d to cpu %d: %s",
+					  (int)m->pid, (int)tid, cpu,
+					  strerror(errno));
+		}
+	}
+}
+
+void mcp_cell_changed(struct super *s, const char *cell)
+{
+	rebalance(s, cell);
+	repin(cell);
 }
 
 static void force(struct super *s, struct mcp *m, unsigned i)
@@ -444,10 +488,10 @@ int mcp_timeout_ms(void)
 void mcp_tick(struct super *s)
 {
 	uint64_t now = now_ns();
+	bool changed = false;
 
 	for (int k = 0; k < MCPS_MAX; k++) {
 		struct mcp *m = &mcps[k];
-		bool changed = false;
 
 		if (!m->used)
 			continue;
@@ -468,9 +512,10 @@ void mcp_tick(struct super *s)
 				changed = true;
 			}
 		}
-		if (changed)
-			rebalance(s, m->cell);
 	}
+	/* The core may have moved to another cell, whose MCP waits for it. */
+	if (changed)
+		rebalance_all(s);
 }
 
 void mcp_journal_json(struct json_w *w)
@@ -520,4 +565,51 @@ void mcp_list_json(const char *cell, struct json_w *w)
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
+}
+
+int mcp_cell_count(const char *cell)
+{
+	int n = 0;
+
+	for (int k = 0; k < MCPS_MAX; k++)
+		n += mcps[k].used && !strcmp(mcps[k].cell, cell);
+	return n;
+}
+
+/* Merge m's published histograms into out; false if it publishes none. */
+static bool published(const struct mcp *m, struct hist *out)
+{
+	bool any = false;
+
+	hist_init(out);
+	for (unsigned i = 0; i < PROCINFO_MAX_VCORES; i++) {
+		const struct hist *h = procdata_hist(m->pd, i);
+
+		/* Acquire: pairs with the release of hist_on in the process
+		 * (rt/latency.c): the histogram was initialised before. */
+		if (!load_acquire(&m->pd->vc[i].hist_on) ||
+		    load_relaxed(&h->magic) != HIST_MAGIC ||
+		    load_relaxed(&h->nbuckets) != HIST_NBUCKETS)
+			continue;
+		hist_merge(out, h);
+		any = true;
+	}
+	return any;
+}
+
+int mcp_cell_latency(const char *cell, struct hist *win)
+{
+	static struct hist now;
+	int n = 0;
+
+	for (int k = 0; k < MCPS_MAX; k++) {
+		if (!mcps[k].used || strcmp(mcps[k].cell, cell) ||
+		    !published(&mcps[k], &now))
+			continue;
+		n++;
+		if (win)
+			latctl_add_delta(win, &now, &lat_prev[k]);
+		hist_copy(&lat_prev[k], &now);
+	}
+	return n;
 }
