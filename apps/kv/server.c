@@ -67,6 +67,9 @@ struct options {
 struct shard {
 	struct kv_store *store;
 	struct ev_queue *queue;     /* bound to the owner vcore */
+	/* Written by the owner only (relaxed atomics: stats reads them). */
+	uint64_t local_calls;       /* ran in place on the owner */
+	uint64_t forwarded_calls;   /* came through the queue */
 };
 
 struct server {
@@ -86,17 +89,23 @@ struct server {
 struct shard_call {
 	void (*fn)(struct kv_store *s, void *arg);
 	void *arg;
-	struct kv_store *store;
+	struct shard *shard;
 	struct uth_sem done;
 };
 
 /* ---- the router ----------------------------------------------------------- */
 
+static void count(uint64_t *counter)
+{
+	__atomic_store_n(counter, *counter + 1, __ATOMIC_RELAXED);
+}
+
 static void shard_call_run(void *arg)
 {
 	struct shard_call *call = arg;
 
-	call->fn(call->store, call->arg);
+	call->fn(call->shard->store, call->arg);
+	count(&call->shard->local_calls);
 }
 
 /* Vcore context, on the shard's owner. */
@@ -106,7 +115,8 @@ static void shard_handler(const struct event *ev, void *arg)
 
 	(void)arg;
 	memcpy(&call, ev->payload, sizeof(call));
-	shard_call_run(call);
+	call->fn(call->shard->store, call->arg);
+	count(&call->shard->forwarded_calls);
 	uth_sem_up(&call->done);
 }
 
@@ -115,7 +125,7 @@ static void route(struct kv_router *r, unsigned shard,
 {
 	struct server *srv = (struct server *)r;
 	struct shard *sh = &srv->shards[shard];
-	struct shard_call call = { .fn = fn, .arg = arg, .store = sh->store };
+	struct shard_call call = { .fn = fn, .arg = arg, .shard = sh };
 	struct shard_call *p = &call;
 
 	/* Already on the owner: run it here, as its handler would. */
@@ -157,6 +167,21 @@ static unsigned long long tv_us(const struct timeval *tv)
 	       (unsigned long long)tv->tv_usec;
 }
 
+/* How shard work reached its owner: in place, or through its queue. */
+static int stats_shard_calls(struct server *srv, struct kv_buf *out)
+{
+	unsigned long long local = 0, fwd = 0;
+
+	for (unsigned i = 0; i < srv->nshards; i++) {
+		local += __atomic_load_n(&srv->shards[i].local_calls,
+					 __ATOMIC_RELAXED);
+		fwd += __atomic_load_n(&srv->shards[i].forwarded_calls,
+				       __ATOMIC_RELAXED);
+	}
+	return stat_num(out, "shard_local_calls", local) ?:
+	       stat_num(out, "shard_forwarded_calls", fwd);
+}
+
 static int stats_general(struct server *srv, struct kv_buf *out)
 {
 	struct rusage ru;
@@ -183,7 +208,8 @@ static int stats_general(struct server *srv, struct kv_buf *out)
 			      __atomic_load_n(&srv->conns.refused,
 					      __ATOMIC_RELAXED));
 	err = err ?: stat_num(out, "threads", max_vcores());
-	return err ?: stat_num(out, "shards", srv->nshards);
+	err = err ?: stat_num(out, "shards", srv->nshards);
+	return err ?: stats_shard_calls(srv, out);
 }
 
 static int stats_settings(struct server *srv, struct kv_buf *out)
