@@ -991,4 +991,16 @@ static const struct proto_case memcached_answers[] = {
 	{ "HTTP/1.1\r\n"
 	  "version\r\n",
 	  "", true },
+	/* keys may hold control bytes (memcaslap's do); only a space ends
+	 * a key */
+	{ "get a\x01 a\r\n",
+	  "END\r\n" },
+	{ "get a\r\r\n",
+	  "END\r\n" },
+	{ "get a\tb\r\n",
+	  "END\r\n" },
+	{ "set a\x7f 0 0 1\r\nx\r\nget a\x7f\r\n",
+	  "STORED\r\nVALUE a\x7f 0 1\r\nx\r\nEND\r\n" },
+	{ "set \x10\x10k 0 0 2\r\nhi\r\nget \x10\x10k\r\n",
+	  "STORED\r\nVALUE \x10\x10k 0 2\r\nhi\r\nEND\r\n" },
 };

@@ -20,8 +20,6 @@
  * "ERROR" as a memcached without meta commands (before 1.5.19) does (an
  * ms value line then gets its own ERROR, as there).
  * Where this differs from memcached on purpose:
- *  - keys with control characters (bytes < 0x21 or 0x7f) are refused with
- *    "CLIENT_ERROR bad command line format" (memcached stores them);
  *  - a NUL byte in a command line is an ordinary byte (memcached stops the
  *    line there), so it makes the line malformed rather than shorter;
  *  - a command line over 2048 bytes that is not get/gets/gat/gats closes
