@@ -220,6 +220,13 @@ __attribute__((constructor)) static void bench__save_mask(void)
 		start_mask_err = -errno;
 }
 
+const char *bench_tool(const char *env, const char *built)
+{
+	const char *v = getenv(env);
+
+	return v && *v ? v : built;
+}
+
 int bench_pin_cpu(int cpu)
 {
 	cpu_set_t set;

@@ -103,6 +103,31 @@ int bench_report_text(struct bench_report *rep, const char *fmt, ...)
  * why. rep may be NULL (a failed open): returns -EINVAL. */
 int bench_report_close(struct bench_report *rep);
 
+/* ---- programs a benchmark drives ------------------------------------- */
+
+/* Paths of the tree's programs, compiled in by bench/meson.build
+ * (bench_tools_dep) for the benchmarks that drive them; empty otherwise. */
+#ifndef ATOLL_ATOLLD_PATH
+#define ATOLL_ATOLLD_PATH ""
+#endif
+#ifndef ATOLL_CLI_PATH
+#define ATOLL_CLI_PATH ""
+#endif
+#ifndef ATOLL_KV_PATH
+#define ATOLL_KV_PATH ""
+#endif
+#ifndef LOADGEN_PATH
+#define LOADGEN_PATH ""
+#endif
+#ifndef LOADGEN_PLOT_PATH
+#define LOADGEN_PLOT_PATH ""
+#endif
+
+/* The path of a program to run as a child: $env when set and not empty
+ * (an override), else built (the path bench/meson.build compiled in, or a
+ * system default). Whether it exists is for the caller to check. */
+const char *bench_tool(const char *env, const char *built);
+
 /* ---- CPUs ------------------------------------------------------------ */
 
 /* Pin the calling thread to `cpu`. Returns 0 or a negative errno. */

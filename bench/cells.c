@@ -58,10 +58,6 @@
 #include "benchlib.h"
 #include "json.h"
 
-#ifndef ATOLL_ATOLLD_PATH
-#define ATOLL_ATOLLD_PATH ""
-#endif
-
 #define RUNS_FULL 100
 #define RUNS_QUICK 20
 #define RUNS_MAX 1000
@@ -340,14 +336,12 @@ static double request_us(const char *req)
 
 static const char *find_atolld(char *buf, size_t len)
 {
-	const char *env = getenv("ATOLL_ATOLLD");
+	const char *path = bench_tool("ATOLL_ATOLLD", ATOLL_ATOLLD_PATH);
 	ssize_t n;
 	char *slash;
 
-	if (env && env[0])
-		return env;
-	if (ATOLL_ATOLLD_PATH[0] && access(ATOLL_ATOLLD_PATH, X_OK) == 0)
-		return ATOLL_ATOLLD_PATH;
+	if (path[0] && access(path, X_OK) == 0)
+		return path;
 	/* The build tree's layout: bench/bench-cells, src/super/atolld. */
 	n = readlink("/proc/self/exe", buf, len - 32);
 	if (n > 0) {

@@ -43,6 +43,10 @@ static const char *socket_path(void)
 "      --provision N      cores guaranteed on demand\n" \
 "      --priority N       0-1000 (default 0); the latency controller takes\n" \
 "                         cores only from cells of lower priority\n" \
+"      --min-cores 0|1    fewest cores the latency controller leaves the cell\n" \
+"                         (default 1); 0 (class cg only) lets it take the last\n" \
+"                         one: the cell's processes are then frozen until a\n" \
+"                         core comes back\n" \
 "      --latency-target LT:UT[:WINDOW]\n" \
 "                         keep the cell's tail latency between LT and UT:\n" \
 "                         every WINDOW (default 1000 ms) atolld takes one core\n" \
@@ -260,6 +264,15 @@ static long long jint(const struct json *o, const char *k)
 	return v && v->type == JSON_NUM && v->is_int ? (long long)v->i : 0;
 }
 
+/* A cell's cpu list, or "frozen" when it holds no core. */
+static const char *cpus_text(const struct json *c)
+{
+	const struct json *fr = json_get(c, "frozen");
+
+	return fr && fr->type == JSON_BOOL && fr->b ? "frozen" :
+	       jstr(c, "cpus");
+}
+
 static void print_cells(const struct json *cells)
 {
 	printf("%-20s %-5s %-12s %5s %5s %9s %5s %s\n", "NAME", "CLASS", "CPUS",
@@ -274,7 +287,7 @@ static void print_cells(const struct json *cells)
 		else
 			snprintf(sz, sizeof(sz), "-");
 		printf("%-20s %-5s %-12s %5lld %5lld %9s %5s", jstr(c, "name"),
-		       jstr(c, "class"), jstr(c, "cpus"), jint(c, "cores"),
+		       jstr(c, "class"), cpus_text(c), jint(c, "cores"),
 		       jint(c, "provision"), sz, jstr(c, "mems"));
 		for (size_t k = 0; pids && pids->type == JSON_ARR && k < pids->len; k++)
 			printf("%s%lld", k ? "," : " ", (long long)pids->kids[k]->i);
@@ -557,6 +570,12 @@ static int build_spec(struct json_w *w, int argc, char **argv, bool create)
 			if (!*v || *end)
 				return usage_err("--priority '%s' must be a number (0-1000)", v);
 			jw_kint(w, "priority", n);
+		} else if (!strcmp(o, "--min-cores")) {
+			if (!v)
+				return usage_err("%s needs a value", o);
+			if (strcmp(v, "0") && strcmp(v, "1"))
+				return usage_err("--min-cores '%s' must be 0 or 1", v);
+			jw_kint(w, "min_cores", v[0] - '0');
 		} else if (!strcmp(o, "--latency-target") ||
 			   !strcmp(o, "--latency-percentile")) {
 			if (!v)
@@ -707,11 +726,12 @@ static int cmd_cell(int argc, char **argv)
 			char tgt[128];
 
 			cell = json_get(root, "cell");
-			printf("cell '%s' %s: cpus %s, class %s, provision %lld, priority %lld, latency target %s\n",
+			printf("cell '%s' %s: cpus %s, class %s, provision %lld, min_cores %lld, priority %lld, latency target %s\n",
 			       jstr(cell, "name"),
 			       !strcmp(sub, "create") ? "created" : "resized",
-			       jstr(cell, "cpus"), jstr(cell, "class"),
-			       jint(cell, "provision"), jint(cell, "priority"),
+			       cpus_text(cell), jstr(cell, "class"),
+			       jint(cell, "provision"), jint(cell, "min_cores"),
+			       jint(cell, "priority"),
 			       target_text(json_get(cell, "latency"), tgt,
 					   sizeof(tgt)));
 		}
@@ -847,7 +867,7 @@ static void top_print(const struct json *prev, const struct json *cur,
 		}
 		printf("%-16s %-5s %4lld %5lld %-12s %6s %-16s %8s  %s\n",
 		       jstr(c, "name"), jstr(c, "class"), jint(c, "priority"),
-		       jint(c, "cores"), jstr(c, "cpus"), load_s, tail, n,
+		       jint(c, "cores"), cpus_text(c), load_s, tail, n,
 		       target_text(json_get(lat, "target"), tgt, sizeof(tgt)));
 	}
 	printf("\nlatency controller\n");

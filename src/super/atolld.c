@@ -206,6 +206,8 @@ static void status_json(struct super *s, struct json_w *w)
 	if (s->enf.kind == ENF_V1) {
 		jw_str(w, s->enf.cpuset_root);
 		jw_str(w, s->enf.mem_root);
+		if (s->enf.freezer_root[0])
+			jw_str(w, s->enf.freezer_root);
 	}
 	jw_arr_end(w);
 	if (s->enf.kind == ENF_AFFINITY)

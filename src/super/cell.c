@@ -14,6 +14,15 @@
  * finished by the next start). Admission: each cell reserves
  * max(cores held, cores provisioned); the reservations never exceed the
  * cores this instance manages, so every provision can be honoured.
+ *
+ * A CG cell created with min_cores 0 may lose its last core to the latency
+ * controller. It then holds no core (cpus empty) and is frozen: its
+ * processes are stopped by the cgroup freezer and its cpuset stays on the
+ * core it lost (parked_cpu), since the kernel refuses an empty cpuset to a
+ * cgroup with tasks; they cannot run there while frozen. When a core comes
+ * back, the cpuset and the affinities move to it first and the processes
+ * are thawed last: apply() makes both transitions. A frozen cell is thawed
+ * to be destroyed (frozen, its processes would take no signal).
  */
 #include "internal.h"
 
@@ -99,6 +108,19 @@ int cell_reserved(const struct cell *c)
 	return c->provision > n ? c->provision : n;
 }
 
+/* The cpus a cell's cpuset holds: its cores, or its parked cpu when it is
+ * frozen. */
+static cpu_set_t cpuset_of(const struct cell *cell)
+{
+	cpu_set_t set = cell->cpus;
+
+	if (cell->frozen) {
+		CPU_ZERO(&set);
+		CPU_SET(cell->parked_cpu, &set);
+	}
+	return set;
+}
+
 /* ---- request field validation ---- */
 
 static int check_keys(const struct json *req, const char *const *allowed,
@@ -158,7 +180,7 @@ static int get_str(const struct json *req, const char *key, struct req_ctx *c,
 
 struct spec {
 	bool has_cores, has_cpus, has_mem, has_mems, has_class, has_prov;
-	bool has_prio, has_lat;
+	bool has_prio, has_lat, has_min;
 	int cores;
 	cpu_set_t cpus;
 	uint64_t mem;
@@ -166,6 +188,7 @@ struct spec {
 	enum cell_class cls;
 	int prov;
 	int prio;
+	int min_cores;
 	struct lat_target lat;
 };
 
@@ -268,7 +291,59 @@ static int parse_spec(struct super *s, const struct json *req,
 		return -EINVAL;
 	sp->has_prio = has;
 	sp->prio = (int)v;
+	if (req_get_int(req, "min_cores", 0, 1, c, &v, &has))
+		return -EINVAL;
+	sp->has_min = has;
+	sp->min_cores = (int)v;
 	return latctl_parse(req, c, &sp->lat, &sp->has_lat);
+}
+
+/* Why this atolld cannot freeze cells. */
+static const char *no_freezer_reason(const struct enforcer *e)
+{
+	switch (e->kind) {
+	case ENF_V2:
+		return "the cgroup2 hierarchy has no cgroup.freeze (Linux 5.2 or later has)";
+	case ENF_V1:
+		return "no cgroup v1 freezer hierarchy is mounted";
+	case ENF_AFFINITY:
+		break;
+	}
+	return "enforcement is affinity-only";
+}
+
+/* min_cores 0 (squeezable) needs a CG cell, a freezer and no MCP (its
+ * vcores are granted, not frozen); a frozen cell stays squeezable until
+ * it gets cores. cls and cpus: the cell's after the request. */
+static int check_min_cores(struct super *s, const char *name,
+			   const struct cell *self, const struct spec *sp,
+			   enum cell_class cls, const cpu_set_t *cpus,
+			   struct req_ctx *c)
+{
+	bool squeezable = sp->has_min ? sp->min_cores == 0 :
+			  self && self->squeezable;
+	int mcps = self ? mcp_cell_count(name) : 0;
+
+	if (!squeezable) {
+		if (!ncores(cpus))
+			return req_fail(c, PROTO_E_RANGE,
+				    "cell '%s' holds no core (it is frozen); give it cores (\"cores\" or \"cpus\") in the same request to make its min_cores 1",
+				    name);
+		return 0;
+	}
+	if (cls != CLASS_CG)
+		return req_fail(c, PROTO_E_BADREQ,
+			    "cell '%s': min_cores 0 is for coarse-grained cells (class cg): a cell squeezed to no core has its processes frozen",
+			    name);
+	if (!enf_can_freeze(&s->enf))
+		return req_fail(c, PROTO_E_SYSTEM,
+			    "cell '%s': min_cores 0 needs a cgroup freezer to stop the cell's processes while it holds no core, and this atolld has none: %s",
+			    name, no_freezer_reason(&s->enf));
+	if (mcps)
+		return req_fail(c, PROTO_E_ADMISSION,
+			    "cell '%s' runs %d many-core processes, whose cores are granted and revoked, never frozen; its min_cores stays 1",
+			    name, mcps);
+	return 0;
 }
 
 /* Choose the cores of a cell named name (self: its current state or NULL)
@@ -345,24 +420,42 @@ static int place(struct super *s, const char *name, const struct cell *self,
  * cpuset alone is not enough: since Linux 6.2 a mask set with
  * sched_setaffinity() survives a cpuset change (intersected with it), so
  * a cell that grows would not be used. */
-static void reaffine(struct super *s, struct cell *cell)
+static void reaffine(struct super *s, struct cell *cell,
+		     const cpu_set_t *cpus)
 {
 	pid_t pids[1024];
 	int n = cell_pids(s, cell, pids, (int)ARRAY_SIZE(pids));
 
 	for (int i = 0; i < n; i++)
-		affinity_set_all(pids[i], &cell->cpus);
+		affinity_set_all(pids[i], cpus);
+}
+
+static int lowest_cpu(const cpu_set_t *set)
+{
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, set))
+			return i;
+	return -1;
 }
 
 /* Give cell's cgroup these cores and memory; on failure undo and return
- * -errno with msg. Does not touch IRQs, class or provision. */
+ * -errno with msg. Does not touch IRQs, class or provision. No cores
+ * (cpus empty) freezes the cell; cores for a frozen cell thaw it. */
 static int apply(struct super *s, struct cell *cell, const cpu_set_t *cpus,
 		 const cpu_set_t *mems, uint64_t mem, char *msg)
 {
+	bool squeeze = !ncores(cpus) && !cell->frozen;
+	bool thaw = cell->frozen && ncores(cpus);
+	cpu_set_t before = cpuset_of(cell);
+	bool cpus_done = false, mems_done = false, mem_done = false;
 	int r = 0;
-	bool cpus_done = false, mems_done = false;
 
-	if (!CPU_EQUAL(&cell->cpus, cpus)) {
+	if (squeeze) {
+		r = enf_cell_freeze(&s->enf, cell->name, true, msg);
+		if (r)
+			goto undo;
+		cpus_done = true;
+	} else if (!CPU_EQUAL(&cell->cpus, cpus)) {
 		r = enf_cell_set_cpus(&s->enf, cell->name, cpus, msg);
 		if (r)
 			goto undo;
@@ -378,20 +471,40 @@ static int apply(struct super *s, struct cell *cell, const cpu_set_t *cpus,
 		r = enf_cell_set_mem(&s->enf, cell->name, mem, msg);
 		if (r)
 			goto undo;
+		mem_done = true;
+	}
+	if (thaw) {
+		/* On their new cores before they run again. */
+		reaffine(s, cell, cpus);
+		r = enf_cell_freeze(&s->enf, cell->name, false, msg);
+		if (r) {
+			reaffine(s, cell, &before);
+			goto undo;
+		}
+		cell->frozen = false;
+	}
+	if (squeeze) {
+		cell->frozen = true;
+		cell->parked_cpu = lowest_cpu(&cell->cpus);
 	}
 	cell->cpus = *cpus;
 	cell->mems = *mems;
 	cell->mem = mem;
-	reaffine(s, cell);
+	if (!cell->frozen)
+		reaffine(s, cell, cpus);
 	return 0;
 undo:
 	{
 		char ignore[MSG_MAX];
 
+		if (mem_done)
+			enf_cell_set_mem(&s->enf, cell->name, cell->mem, ignore);
 		if (mems_done)
 			enf_cell_set_mems(&s->enf, cell->name, &cell->mems, ignore);
-		if (cpus_done)
-			enf_cell_set_cpus(&s->enf, cell->name, &cell->cpus, ignore);
+		if (cpus_done && squeeze)
+			enf_cell_freeze(&s->enf, cell->name, false, ignore);
+		else if (cpus_done)
+			enf_cell_set_cpus(&s->enf, cell->name, &before, ignore);
 	}
 	return r;
 }
@@ -421,7 +534,8 @@ static void irqs_follow(struct super *s, struct cell *cell, bool was_cg,
 /* ---- operations ---- */
 
 static const char *const create_keys[] = { "op", "name", "cores", "cpus",
-	"mem", "mems", "class", "provision", "priority", "latency", NULL };
+	"mem", "mems", "class", "provision", "priority", "latency",
+	"min_cores", NULL };
 
 int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 		   struct json_w *w)
@@ -445,7 +559,9 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 	if (s->ncells >= CELLS_MAX)
 		return req_fail(c, PROTO_E_LIMIT, "cell '%s': this atolld already has %d cells, the most it holds",
 			    name, CELLS_MAX);
-	if (place(s, name, NULL, &sp, c, &cpus))
+	if (place(s, name, NULL, &sp, c, &cpus) ||
+	    check_min_cores(s, name, NULL, &sp,
+			    sp.has_class ? sp.cls : CLASS_LL, &cpus, c))
 		return -EINVAL;
 
 	cell = calloc(1, sizeof(*cell));
@@ -458,6 +574,7 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 	cell->mem = sp.has_mem ? sp.mem : 0;
 	cell->provision = sp.has_prov ? sp.prov : 0;
 	cell->priority = sp.has_prio ? sp.prio : 0;
+	cell->squeezable = sp.has_min && sp.min_cores == 0;
 	cell->lat = sp.lat;
 	latctl_restart(cell);
 	r = enf_cell_create(&s->enf, name, &cell->cpus, &cell->mems, cell->mem,
@@ -486,7 +603,8 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 }
 
 static const char *const resize_keys[] = { "op", "name", "cores", "cpus",
-	"mem", "mems", "class", "provision", "priority", "latency", NULL };
+	"mem", "mems", "class", "provision", "priority", "latency",
+	"min_cores", NULL };
 
 int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 		   struct json_w *w)
@@ -507,12 +625,15 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 		return req_fail(c, PROTO_E_NOCELL, "cell '%s' is being destroyed",
 			    name);
 	if (!sp.has_cores && !sp.has_cpus && !sp.has_mem && !sp.has_mems &&
-	    !sp.has_class && !sp.has_prov && !sp.has_prio && !sp.has_lat)
+	    !sp.has_class && !sp.has_prov && !sp.has_prio && !sp.has_lat &&
+	    !sp.has_min)
 		return req_fail(c, PROTO_E_BADREQ,
-			    "cell '%s': a resize needs at least one of cores, cpus, mem, mems, class, provision, priority, latency",
+			    "cell '%s': a resize needs at least one of cores, cpus, mem, mems, class, provision, priority, latency, min_cores",
 			    name);
 	to = *cell;
-	if (place(s, name, cell, &sp, c, &to.cpus))
+	if (place(s, name, cell, &sp, c, &to.cpus) ||
+	    check_min_cores(s, name, cell, &sp,
+			    sp.has_class ? sp.cls : cell->cls, &to.cpus, c))
 		return -EINVAL;
 	if (sp.has_mems)
 		to.mems = sp.mems;
@@ -531,6 +652,8 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 		    &old.cpus, &c->notes);
 	if (sp.has_prio)
 		cell->priority = sp.prio;
+	if (sp.has_min)
+		cell->squeezable = sp.min_cores == 0;
 	if (sp.has_lat)
 		cell->lat = sp.lat;
 	/* The operator's cores are the cell's own from now on. */
@@ -546,6 +669,7 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 		}
 		cell->cls = old.cls;
 		cell->priority = old.priority;
+		cell->squeezable = old.squeezable;
 		cell->lat = old.lat;
 		cell->nloans = old.nloans;
 		cell->provision = old.provision;
@@ -557,6 +681,7 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 		latctl_restart(cell);
 	LOG_INFO("cell '%s' resized", name);
 	mcp_cell_changed(s, name); /* grants follow the cores */
+	latctl_thaw_free(s);
 	jw_key(w, "cell");
 	cell_json(s, cell, w);
 	return 0;
@@ -594,6 +719,12 @@ int cell_move_core(struct super *s, struct cell *from, struct cell *to,
 	if (to && CPU_ISSET(cpu, &to->cpus)) {
 		snprintf(msg, MSG_MAX, "cell '%s' already holds cpu %d", to->name,
 			 cpu);
+		return -EINVAL;
+	}
+	if (from && ncores(&from->cpus) == 1 && !from->squeezable) {
+		snprintf(msg, MSG_MAX,
+			 "cell '%s' would hold no core, and its min_cores is 1",
+			 from->name);
 		return -EINVAL;
 	}
 	if (from) {
@@ -685,6 +816,10 @@ int cell_teardown(struct super *s, struct cell *cell, int grace_ms,
 	pid_t pids[1024];
 	int n, waited = 0, killed = 0;
 
+	/* A frozen process takes no signal, not even SIGKILL. */
+	if (cell->squeezable &&
+	    enf_cell_freeze(&s->enf, cell->name, false, msg))
+		return -EBUSY;
 	for (int sig_round = 0; sig_round < 2; sig_round++) {
 		int sig = sig_round == 0 ? SIGTERM : SIGKILL;
 		int budget = sig_round == 0 ? grace_ms : 5000;
@@ -760,6 +895,7 @@ int cell_op_destroy(struct super *s, const struct json *req,
 	if (r)
 		note_add(&c->notes, "the journal could not be rewritten: %s", msg);
 	LOG_INFO("cell '%s' destroyed", name);
+	latctl_thaw_free(s);
 	jw_kstr(w, "destroyed", name);
 	return 0;
 }
@@ -775,6 +911,7 @@ int cell_op_attach(struct super *s, const struct json *req, struct req_ctx *c,
 	int64_t pid = 0;
 	bool has;
 	uint64_t st;
+	cpu_set_t set;
 	int r;
 
 	if (check_keys(req, attach_keys, c) || get_name(req, c, &name) ||
@@ -810,11 +947,14 @@ int cell_op_attach(struct super *s, const struct json *req, struct req_ctx *c,
 				    name, CELL_PIDS_MAX);
 	} else {
 		r = enf_cell_attach(&s->enf, name, (pid_t)pid, msg);
+		if (!r && cell->frozen)
+			r = enf_cell_freeze(&s->enf, name, true, msg);
 		if (r)
 			return req_fail(c, r == -ESRCH ? PROTO_E_NOPROC : PROTO_E_SYSTEM,
 				    "cell '%s': %s", name, msg);
 	}
-	r = affinity_set_all((pid_t)pid, &cell->cpus);
+	set = cpuset_of(cell);
+	r = affinity_set_all((pid_t)pid, &set);
 	if (r && r != -ESRCH && s->enf.kind == ENF_AFFINITY)
 		return req_fail(c, PROTO_E_SYSTEM,
 			    "cell '%s': cannot set the affinity of pid %lld: %s",
@@ -1002,6 +1142,8 @@ void cell_json(struct super *s, const struct cell *cell, struct json_w *w)
 	jw_kint(w, "provision", cell->provision);
 	jw_kint(w, "reserved", cell_reserved(cell));
 	jw_kint(w, "priority", cell->priority);
+	jw_kint(w, "min_cores", cell->squeezable ? 0 : 1);
+	jw_kbool(w, "frozen", cell->frozen);
 	jw_key(w, "latency");
 	latctl_target_json(&cell->lat, w);
 	loans_json(cell, w);
@@ -1060,6 +1202,7 @@ int journal_write(struct super *s, char *msg)
 	jw_kstr(&w, "v2_root", s->enf.v2_root);
 	jw_kstr(&w, "cpuset_root", s->enf.cpuset_root);
 	jw_kstr(&w, "mem_root", s->enf.mem_root);
+	jw_kstr(&w, "freezer_root", s->enf.freezer_root);
 	jw_key(&w, "cells");
 	jw_arr(&w);
 	for (int i = 0; i < s->ncells; i++) {
@@ -1078,6 +1221,9 @@ int journal_write(struct super *s, char *msg)
 		jw_key(&w, "latency");
 		latctl_target_json(&c->lat, &w);
 		loans_json(c, &w);
+		jw_kint(&w, "min_cores", c->squeezable ? 0 : 1);
+		if (c->frozen)
+			jw_kint(&w, "parked_cpu", c->parked_cpu);
 		jw_kbool(&w, "destroying", c->destroying);
 		jw_key(&w, "irqs");
 		jw_arr(&w);
@@ -1181,7 +1327,8 @@ static int load_cell(struct super *s, const struct json *o, struct cell *c,
 {
 	const char *name, *cls, *cpus, *mems;
 	const struct json *irqs, *pids, *peers, *d, *loans;
-	int64_t mem, prov, prio = 0;
+	int64_t mem, prov, prio = 0, min = 1, parked;
+	cpu_set_t held;
 
 	if (o->type != JSON_OBJ || jstr(o, "name", &name) || !name_valid(name) ||
 	    jstr(o, "class", &cls) || jstr(o, "cpus", &cpus) ||
@@ -1190,11 +1337,26 @@ static int load_cell(struct super *s, const struct json *o, struct cell *c,
 		goto bad;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->cls = !strcmp(cls, "cg") ? CLASS_CG : CLASS_LL;
-	if (cpulist_parse(cpus, &c->cpus) || cpulist_parse(mems, &c->mems) ||
-	    CPU_COUNT(&c->cpus) == 0)
+	if (cpulist_parse(cpus, &c->cpus) || cpulist_parse(mems, &c->mems))
 		goto bad;
+	/* Optional: journals before squeezable cells have neither. */
+	if (json_get(o, "min_cores") &&
+	    (jint(o, "min_cores", &min) || min < 0 || min > 1))
+		goto bad;
+	c->squeezable = min == 0;
+	if (json_get(o, "parked_cpu")) {
+		if (jint(o, "parked_cpu", &parked) || parked < 0 ||
+		    parked >= CPU_SETSIZE || !c->squeezable)
+			goto bad;
+		c->frozen = true;
+		c->parked_cpu = (int)parked;
+	}
+	/* A cell holds cores, or none and is frozen. */
+	if ((CPU_COUNT(&c->cpus) == 0) != c->frozen)
+		goto bad;
+	held = cpuset_of(c);
 	for (int i = 0; i < CPU_SETSIZE; i++)
-		if (CPU_ISSET(i, &c->cpus) && !CPU_ISSET(i, &s->managed)) {
+		if (CPU_ISSET(i, &held) && !CPU_ISSET(i, &s->managed)) {
 			snprintf(msg, MSG_MAX,
 				 "the journal's cell '%s' holds cpu %d, which is outside --cpus; start atolld with the cpus it had",
 				 name, i);
@@ -1357,6 +1519,9 @@ int journal_restore(struct super *s, int want_enf, char *msg)
 		snprintf(s->enf.cpuset_root, sizeof(s->enf.cpuset_root), "%s", str);
 	if (!jstr(root, "mem_root", &str))
 		snprintf(s->enf.mem_root, sizeof(s->enf.mem_root), "%s", str);
+	if (!jstr(root, "freezer_root", &str))
+		snprintf(s->enf.freezer_root, sizeof(s->enf.freezer_root), "%s",
+			 str);
 	cells = json_get(root, "cells");
 	if (!cells || cells->type != JSON_ARR || cells->len > CELLS_MAX) {
 		snprintf(msg, MSG_MAX, "the journal %s has no valid cell list", path);
@@ -1407,11 +1572,18 @@ int journal_restore(struct super *s, int want_enf, char *msg)
 			continue;
 		}
 		if (!enf_cell_exists(&s->enf, c->name)) {
+			cpu_set_t set = cpuset_of(c);
+
 			LOG_WARN("cell '%s': cgroup missing, recreating it", c->name);
-			if (enf_cell_create(&s->enf, c->name, &c->cpus, &c->mems,
+			if (enf_cell_create(&s->enf, c->name, &set, &c->mems,
 					    c->mem, m))
 				LOG_ERROR("cell '%s': %s", c->name, m);
 		}
+		/* The freezer follows the journal, which a crash may have
+		 * kept from recording the last freeze or thaw. */
+		if (c->squeezable &&
+		    enf_cell_freeze(&s->enf, c->name, c->frozen, m))
+			LOG_ERROR("cell '%s': %s", c->name, m);
 		i++;
 	}
 	/* Allows naming a cell the journal does not hold are dropped, so a

@@ -1,7 +1,10 @@
 /* cgroup.c - enforcement backends for cells: cgroup v2 (cpuset+memory
  * controllers), cgroup v1 (the cpuset and memory hierarchies), or, with
  * neither, CPU affinity only (weak: children and new threads of attached
- * processes are not followed, memory is not limited).
+ * processes are not followed, memory is not limited). Cells squeezed to
+ * no core are frozen: v2's cgroup.freeze, or the v1 freezer hierarchy
+ * when it is mounted (its cell directories are made on demand, at the
+ * first freeze, so cells that are never frozen do not pay for them).
  *
  * Layout: each atolld instance owns one directory per hierarchy,
  * "atoll-<instance>", and each cell is a directory below it. v2 puts the
@@ -277,6 +280,13 @@ static int setup_v1(struct enforcer *e, const char *instance,
 		snprintf(e->mem_root, sizeof(e->mem_root), "%s/atoll-%s", base,
 			 instance);
 	}
+	/* Optional: without it, cells only cannot be squeezed to 0 cores. */
+	if (!e->freezer_root[0] && !v1_base("freezer", base, sizeof(base)) &&
+	    strlen(base) + 40 <= PATH_MAX)
+		snprintf(e->freezer_root, sizeof(e->freezer_root),
+			 "%s/atoll-%s", base, instance);
+	if (e->freezer_root[0] && mkdir_ok(e->freezer_root))
+		e->freezer_root[0] = '\0';
 	r = mkdir_ok(e->cpuset_root);
 	if (!r)
 		r = write_list(e->cpuset_root, "cpuset.mems", mems);
@@ -324,7 +334,9 @@ int enf_setup(struct enforcer *e, int want, const char *instance,
 		e->kind = ENF_V1;
 		return 0;
 	}
-	e->cpuset_root[0] = e->mem_root[0] = '\0';
+	if (e->freezer_root[0])
+		rmdir(e->freezer_root);
+	e->cpuset_root[0] = e->mem_root[0] = e->freezer_root[0] = '\0';
 	e->kind = ENF_AFFINITY;
 	snprintf(e->why_weak, sizeof(e->why_weak), "%.120s; %.120s", why2, why1);
 	return 0;
@@ -500,6 +512,76 @@ fail:
 	return r;
 }
 
+bool enf_can_freeze(const struct enforcer *e)
+{
+	char p[PATH_MAX + 32];
+	struct stat st;
+
+	if (e->kind == ENF_V1)
+		return e->freezer_root[0] != '\0';
+	if (e->kind != ENF_V2)
+		return false;
+	/* Every non-root cgroup has it since Linux 5.2. */
+	snprintf(p, sizeof(p), "%s/cgroup.freeze", e->v2_root);
+	return stat(p, &st) == 0;
+}
+
+/* v1: move the cell's processes into its freezer cgroup dir. */
+static int freezer_sweep(struct enforcer *e, const char *cell, const char *dir)
+{
+	static pid_t pids[4096];
+	char val[32];
+	int n = (int)ARRAY_SIZE(pids), r;
+
+	r = enf_cell_pids(e, cell, pids, &n);
+	if (r)
+		return r;
+	if (n > (int)ARRAY_SIZE(pids))
+		return -E2BIG;
+	for (int i = 0; i < n; i++) {
+		snprintf(val, sizeof(val), "%d", (int)pids[i]);
+		r = write_fmt(dir, "cgroup.procs", val);
+		if (r && r != -ESRCH)
+			return r;
+	}
+	return 0;
+}
+
+int enf_cell_freeze(struct enforcer *e, const char *cell, bool frozen,
+		    char *msg)
+{
+	char d[PATH_MAX + 64];
+	struct stat st;
+	int r;
+
+	if (!enf_can_freeze(e)) {
+		snprintf(msg, MSG_MAX, "no cgroup freezer is available");
+		return -ENOTSUP;
+	}
+	if (e->kind == ENF_V2) {
+		cell_dir(e->v2_root, cell, d, sizeof(d));
+		r = write_fmt(d, "cgroup.freeze", frozen ? "1" : "0");
+	} else {
+		cell_dir(e->freezer_root, cell, d, sizeof(d));
+		if (!frozen && stat(d, &st))
+			return 0; /* never frozen */
+		r = mkdir_ok(d);
+		if (!r && frozen)
+			r = freezer_sweep(e, cell, d);
+		if (!r)
+			r = write_fmt(d, "freezer.state",
+				      frozen ? "FROZEN" : "THAWED");
+		/* A task moved into a frozen cgroup freezes too. */
+		if (!r && frozen)
+			r = freezer_sweep(e, cell, d);
+	}
+	if (r)
+		snprintf(msg, MSG_MAX, "cannot %s the processes of %s: %s",
+			 frozen ? "freeze" : "thaw", d,
+			 r == -E2BIG ? "it holds more than 4096" : strerror(-r));
+	return r;
+}
+
 static int read_pids(const char *dir, pid_t *pids, int *n)
 {
 	char path[PATH_MAX + 64], line[64];
@@ -571,6 +653,11 @@ int enf_cell_rmdir(struct enforcer *e, const char *cell, char *msg)
 		cell_dir(e->mem_root, cell, d, sizeof(d));
 		if (rmdir(d) && errno != ENOENT)
 			goto fail;
+		if (e->freezer_root[0]) {
+			cell_dir(e->freezer_root, cell, d, sizeof(d));
+			if (rmdir(d) && errno != ENOENT)
+				goto fail;
+		}
 	}
 	cpuset_dir(e, cell, d, sizeof(d));
 	if (rmdir(d) && errno != ENOENT)
@@ -616,6 +703,8 @@ int enf_list(struct enforcer *e, char names[][PROTO_NAME_MAX + 1], int max)
 	if (e->kind == ENF_V1) {
 		k = list_dir(e->cpuset_root, names, 0, max);
 		k = list_dir(e->mem_root, names, k, max);
+		if (e->freezer_root[0])
+			k = list_dir(e->freezer_root, names, k, max);
 	}
 	return k;
 }
@@ -688,4 +777,6 @@ void enf_remove_roots(struct enforcer *e)
 		rmdir(e->cpuset_root);
 	if (e->mem_root[0])
 		rmdir(e->mem_root);
+	if (e->freezer_root[0])
+		rmdir(e->freezer_root);
 }

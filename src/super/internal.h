@@ -90,6 +90,7 @@ struct enforcer {
 	char v2_root[PATH_MAX];     /* ENF_V2: <mount>/atoll-<name> */
 	char cpuset_root[PATH_MAX]; /* ENF_V1 */
 	char mem_root[PATH_MAX];    /* ENF_V1 */
+	char freezer_root[PATH_MAX]; /* ENF_V1: "" without a freezer hierarchy */
 	char why_weak[256];         /* ENF_AFFINITY: the reason */
 };
 
@@ -111,6 +112,14 @@ int enf_cell_set_mems(struct enforcer *e, const char *cell,
 int enf_cell_set_mem(struct enforcer *e, const char *cell, uint64_t mem,
 		     char *msg);
 int enf_cell_attach(struct enforcer *e, const char *cell, pid_t pid, char *msg);
+/* Whether cells can be frozen: cgroup v2's cgroup.freeze, or a cgroup v1
+ * freezer hierarchy. */
+bool enf_can_freeze(const struct enforcer *e);
+/* Freeze (frozen) or thaw every process of the cell. v1 first moves the
+ * cell's processes into its freezer cgroup (made on demand), and again
+ * after freezing, for those that forked meanwhile. 0 or -errno and msg. */
+int enf_cell_freeze(struct enforcer *e, const char *cell, bool frozen,
+		    char *msg);
 /* Pids in the cell's cgroup (*n on entry: capacity). */
 int enf_cell_pids(struct enforcer *e, const char *cell, pid_t *pids, int *n);
 int enf_cell_rmdir(struct enforcer *e, const char *cell, char *msg);
@@ -190,6 +199,13 @@ struct cell {
 	int npeers;          /* cells this one allows channels with */
 	char peers[CELL_PEERS_MAX][PROTO_NAME_MAX + 1];
 	int priority;        /* 0..PRIORITY_MAX: gives cores only upward */
+	bool squeezable;     /* min_cores 0 (CG only): the controller may
+			      * take its last core */
+	bool frozen;         /* squeezed to no core (cpus empty): its
+			      * processes are frozen, and its cpuset stays
+			      * on parked_cpu (a cpuset with tasks is never
+			      * empty) until a core comes back */
+	int parked_cpu;
 	struct lat_target lat;
 	int nloans;          /* cores on loan, oldest first */
 	struct cell_loan loans[CELL_LOANS_MAX];
@@ -329,6 +345,9 @@ void latctl_add_delta(struct hist *win, const struct hist *now,
 		      const struct hist *prev);
 /* Cell name is gone: loans from it now return to the free pool. */
 void latctl_forget_lender(struct super *s, const char *name);
+/* Give each frozen cell a free core, if one is free and admission allows
+ * (after a destroy or a resize freed cores): it runs again. */
+void latctl_thaw_free(struct super *s);
 /* "cell.top": every cell with its load counters and latency figures, and
  * the recent core moves. Read-only. */
 int latctl_op_top(struct super *s, const struct json *req, struct req_ctx *c,

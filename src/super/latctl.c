@@ -14,7 +14,9 @@
  *   - tail > ut: take ONE core. A free core first (one no cell holds,
  *     if admission allows: it takes nothing from anyone), else from the
  *     donor: the cell of lowest priority, strictly below this cell's,
- *     that holds more than its floor, max(provision, 1); ties go to the
+ *     that holds more than its floor, max(provision, min_cores), where
+ *     min_cores is 1 unless the cell opted into 0 (a CG cell, frozen
+ *     while it holds no core: cell.c); ties go to the
  *     one with the most cores above its floor, then to the name. A donor
  *     gives the core it borrowed last, if any, else its highest one. The
  *     core is recorded as a loan from its owner: the donor, or whoever
@@ -36,6 +38,9 @@
  * an empty window not at all). An operator's resize of a cell's cores
  * makes them its own (its loans are forgotten); a cell destroyed frees
  * all its cores.
+ * A frozen cell takes a free core back whenever one is free and nobody
+ * above ut took it first (latctl_thaw_free(): after each tick, destroy
+ * and resize), so it does not stay frozen beside an idle core.
  * Cells without a target are measured too when they have MCPs (windows
  * of LATCTL_WINDOW_DEFAULT_MS), for `atoll top`, and never act. A cell's
  * window starts afresh when its target changes or an MCP registers in it
@@ -90,18 +95,20 @@ static int ncores(const struct cell *cell)
 	return CPU_COUNT(&cell->cpus);
 }
 
-/* Fewest cores the controller leaves a cell. */
-static int floor_of(const struct cell *cell)
-{
-	return cell->provision > 1 ? cell->provision : 1;
-}
-
 /* Windows without a request, in a row, after which the cell is idle. */
 static unsigned idle_windows(const struct cell *cell)
 {
 	unsigned n = (LATCTL_IDLE_MS + window_ms(cell) - 1) / window_ms(cell);
 
 	return n > LATCTL_IDLE_WINDOWS ? n : LATCTL_IDLE_WINDOWS;
+}
+
+/* Fewest cores the controller leaves a cell: max(provision, min_cores). */
+static int floor_of(const struct cell *cell)
+{
+	int min = cell->squeezable ? 0 : 1;
+
+	return cell->provision > min ? cell->provision : min;
 }
 
 static const char *pool_name(const char *cell)
@@ -393,7 +400,7 @@ static void grow(struct super *s, struct cell *cell)
 		donor = pick_donor(s, cell);
 		if (!donor) {
 			set_state(cell, LAT_BLOCKED, "no-donor",
-				  "p%g %llu ns is above ut %llu ns but no core can be taken: none is free and no cell of lower priority than %d holds more than its floor (max(provision, 1))",
+				  "p%g %llu ns is above ut %llu ns but no core can be taken: none is free and no cell of lower priority than %d holds more than its floor (max(provision, min_cores))",
 				  cell->lat.pct,
 				  (unsigned long long)cell->win.tail_ns,
 				  (unsigned long long)cell->lat.ut_ns,
@@ -466,7 +473,7 @@ static void shrink(struct super *s, struct cell *cell, const char *why)
 	}
 	if (ncores(cell) <= floor_of(cell)) {
 		set_state(cell, LAT_BLOCKED, "at-floor",
-			  "%s, but the cell is at its floor of %d cores (max(provision, 1))",
+			  "%s, but the cell is at its floor of %d cores (max(provision, min_cores))",
 			  why, floor_of(cell));
 		return;
 	}
@@ -582,6 +589,29 @@ void latctl_tick(struct super *s)
 		window_end(s, cell, now);
 		cell->win.start_ns = now;
 		cell->win.next_ns = now + window_ms(cell) * NSEC_PER_MSEC;
+	}
+	latctl_thaw_free(s);
+}
+
+void latctl_thaw_free(struct super *s)
+{
+	char msg[MSG_MAX];
+
+	for (int i = 0; i < s->ncells; i++) {
+		struct cell *cell = s->cells[i];
+		int cpu;
+
+		if (!cell->frozen || cell->destroying)
+			continue;
+		cpu = free_core(s, cell);
+		if (cpu < 0)
+			continue;
+		if (cell_move_core(s, NULL, cell, cpu, msg))
+			LOG_WARN("latctl: cell '%s' stays frozen: taking the free cpu %d failed: %s",
+				 cell->name, cpu, msg);
+		else
+			LOG_INFO("latctl: cell '%s' took the free cpu %d and runs again",
+				 cell->name, cpu);
 	}
 }
 
@@ -699,6 +729,8 @@ int latctl_op_top(struct super *s, const struct json *req, struct req_ctx *c,
 		jw_kstr(w, "cpus", list);
 		jw_kint(w, "cores", ncores(cell));
 		jw_kint(w, "provision", cell->provision);
+		jw_kint(w, "min_cores", cell->squeezable ? 0 : 1);
+		jw_kbool(w, "frozen", cell->frozen);
 		jw_kint(w, "pids", n);
 		jw_kint(w, "mcps", mcp_cell_count(cell->name));
 		jw_kint(w, "cpu_ns", (int64_t)cpu_ns);

@@ -290,6 +290,10 @@ int mcp_op_register(struct super *s, const struct json *req,
 		return req_fail(c, PROTO_E_PERM,
 			    "process %d is not in cell '%s' (run it with atoll run --cell)",
 			    (int)c->peer_pid, cell->name);
+	if (cell->squeezable)
+		return req_fail(c, PROTO_E_ADMISSION,
+			    "cell '%s' may be squeezed to no core (min_cores 0), which freezes its processes; a many-core process has its cores granted and revoked instead: run it in a cell with min_cores 1",
+			    cell->name);
 	if (c->conn < 0 || c->conn >= MCPS_MAX)
 		return req_fail(c, PROTO_E_LIMIT, "no MCP slot for this connection");
 	m = &mcps[c->conn];
