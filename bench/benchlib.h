@@ -60,6 +60,16 @@ static inline double bench_pick(double full, double quick)
 void bench_die(const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 1, 2)));
 
+/* Print "SKIP: <sentence>" on stdout and exit 77 (the benchmark cannot
+ * run here: not root, one cpu, a program missing). */
+void bench_skip(const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 1, 2)));
+
+/* The whole file at path, NUL-terminated, in malloc'd memory (works for
+ * /proc files, whose size is not known ahead); *len (if not NULL) gets
+ * its length. NULL when it cannot be opened or memory runs out. */
+char *bench_read_file(const char *path, size_t *len);
+
 /* ---- report ---------------------------------------------------------- */
 
 /* Start the report of benchmark `name` (letters, digits, '-', '_'; it

@@ -590,20 +590,6 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-skip(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("SKIP: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	exit(77);
-}
-
 /* An idle child process (for the resized cells). */
 static pid_t idle_kid(void)
 {
@@ -937,11 +923,11 @@ int main(void)
 	bool missed = false, have_tmpfs;
 
 	if (geteuid() != 0)
-		skip("the cells benchmark creates cgroups and needs root "
+		bench_skip("the cells benchmark creates cgroups and needs root "
 		     "(uid %d).", (int)geteuid());
 	ncpu = bench_cpus(cpus, CPU_SETSIZE);
 	if (ncpu < 2)
-		skip("adding and removing one core needs two CPUs in the "
+		bench_skip("adding and removing one core needs two CPUs in the "
 		     "affinity mask, this process has %d.", ncpu);
 	g.cpu_a = cpus[ncpu - 2];
 	g.cpu_b = cpus[ncpu - 1];
@@ -969,7 +955,7 @@ int main(void)
 		return 1;
 	g_var = V_DISK;
 	if (!run_instance(exe, disk, "d", runs, enf, sizeof(enf)))
-		skip("atolld found no usable cgroup hierarchy (enforcement "
+		bench_skip("atolld found no usable cgroup hierarchy (enforcement "
 		     "'%s'): nothing to compare with the kernel operation.",
 		     enf);
 	if (have_tmpfs) {

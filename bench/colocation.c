@@ -165,20 +165,8 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-skip(const char *fmt, ...)
-{
-	va_list ap;
-
-	g.quiet_exit = true;
-	printf("SKIP: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	exit(77);
-}
+/* Skip quietly: the exit handler then has nothing to report. */
+#define skip(...) (g.quiet_exit = true, bench_skip(__VA_ARGS__))
 
 /* The program's path: $env if set, else the one meson compiled in. */
 static const char *find_tool(const char *env, const char *compiled,
@@ -207,37 +195,6 @@ static bool in_path(const char *prog)
 		p += n + (p[n] == ':');
 	}
 	return false;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		size_t r;
-
-		if (n + 4096 + 1 > cap) {
-			char *b = realloc(buf, 2 * cap + 8192);
-
-			if (!b)
-				break;
-			buf = b;
-			cap = 2 * cap + 8192;
-		}
-		r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	fclose(f);
-	if (buf)
-		buf[n] = '\0';
-	*len = n;
-	return buf;
 }
 
 /* dir/name of one of our log files. */
@@ -773,7 +730,7 @@ static double stress_rate(void)
 	double v = NAN;
 
 	snprintf(path, sizeof(path), "%s/ant.yaml", g.dir);
-	text = read_file(path, &len);
+	text = bench_read_file(path, &len);
 	p = text ? strstr(text, "bogo-ops-per-second-real-time:") : NULL;
 	if (p)
 		v = strtod(p + strlen("bogo-ops-per-second-real-time:"), NULL);
@@ -863,7 +820,7 @@ static struct lg_result loadgen_run(double rate, double warmup_s,
 	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st))
 		bench_die("the load generator %s (its log follows).",
 			  st == -1 ? "did not finish in time" : "failed");
-	text = read_file(json_path, &len);
+	text = bench_read_file(json_path, &len);
 	doc = text ? json_parse(text, len, err, sizeof(err)) : NULL;
 	free(text);
 	step = doc ? json_get(json_root(doc), "steps") : NULL;
@@ -901,7 +858,7 @@ static void dump_logs(void)
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		char path[128];
 		size_t len, start;
-		char *text = read_file(log_path(path, sizeof(path), names[i]),
+		char *text = bench_read_file(log_path(path, sizeof(path), names[i]),
 				       &len);
 		int lines = 0;
 

@@ -200,47 +200,12 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-skip(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("SKIP: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	exit(77);
-}
-
-/* The program: env, else the compiled-in path, else NULL. */
 /* The program named by $env or compiled in, or NULL when not executable. */
 static const char *find_prog(const char *env, const char *compiled)
 {
 	const char *p = bench_tool(env, compiled);
 
 	return p[0] && access(p, X_OK) == 0 ? p : NULL;
-}
-
-static char *read_text(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-	if (buf) {
-		n = (long)fread(buf, 1, (size_t)n, f);
-		buf[n] = '\0';
-	}
-	fclose(f);
-	return buf;
 }
 
 static void log_path(char *buf, size_t len, const char *what)
@@ -493,7 +458,7 @@ static void atolld_start(void)
 		snprintf(g.roots[g.nroots++], sizeof(g.roots[0]), "%s",
 			 roots->kids[i]->s);
 	if (strncmp(jstr(json_root(d), "enforcement"), "cgroup", 6))
-		skip("atolld has no usable cgroup hierarchy (%s); cells and "
+		bench_skip("atolld has no usable cgroup hierarchy (%s); cells and "
 		     "the freezer need one", jstr(json_root(d), "weak_reason"));
 	json_free(d);
 }
@@ -511,7 +476,7 @@ static void batch_cell_create(void)
 	if (!d)
 		bench_die("request %s: %s.", req, err);
 	if (!reply_ok(d) && !strcmp(reply_error(d, "code"), PROTO_E_SYSTEM))
-		skip("%s", reply_error(d, "message"));
+		bench_skip("%s", reply_error(d, "message"));
 	if (!reply_ok(d))
 		bench_die("atolld refused %s: %s", req,
 			  reply_error(d, "message"));
@@ -566,7 +531,7 @@ static void kv_start(void)
 	unlink(log);
 	g.kv_pid = spawn(argv, log, "kv", -1);
 	for (int i = 0; g.port <= 0; i++) {
-		char *text = read_text(log), *at;
+		char *text = bench_read_file(log, NULL), *at;
 
 		at = text ? strstr(text, "listening on ") : NULL;
 		at = at ? strrchr(at, ':') : NULL;
@@ -614,7 +579,7 @@ static double batch_units(void)
 	double n = 0;
 
 	batch_count_path(path, sizeof(path));
-	text = read_text(path);
+	text = bench_read_file(path, NULL);
 	if (text)
 		n = strtod(text, NULL);
 	free(text);
@@ -757,6 +722,7 @@ static pid_t loadgen_start(const char *rates, double duration_s, bool preload,
 static void loadgen_results(int st, struct lg_result *res, size_t n)
 {
 	char json_path[128], log[128], err[128], *text;
+	size_t len;
 	const struct json *steps;
 	struct json_doc *doc;
 
@@ -768,8 +734,8 @@ static void loadgen_results(int st, struct lg_result *res, size_t n)
 		bench_die("the load generator %s; see %s.",
 			  st == -1 ? "did not finish in time" : "failed", log);
 	snprintf(json_path, sizeof(json_path), "%s/lg.json", g.dir);
-	text = read_text(json_path);
-	doc = text ? json_parse(text, strlen(text), err, sizeof(err)) : NULL;
+	text = bench_read_file(json_path, &len);
+	doc = text ? json_parse(text, len, err, sizeof(err)) : NULL;
 	free(text);
 	steps = doc ? json_get(json_root(doc), "steps") : NULL;
 	if (!steps || steps->type != JSON_ARR || steps->len != n)
@@ -1500,9 +1466,9 @@ static void on_signal(int sig)
 static void check_environment(void)
 {
 	if (geteuid() != 0)
-		skip("elastic needs root (cgroups, the freezer, SCHED_FIFO)");
+		bench_skip("elastic needs root (cgroups, the freezer, SCHED_FIFO)");
 	if (bench_two_cpus(&g.cpu_a, &g.cpu_b))
-		skip("elastic needs two cpus in the affinity mask");
+		bench_skip("elastic needs two cpus in the affinity mask");
 	g.atolld = find_prog("ATOLL_ATOLLD", ATOLL_ATOLLD_PATH);
 	g.atoll = find_prog("ATOLL_CLI", ATOLL_CLI_PATH);
 	g.kv = find_prog("ATOLL_KV", ATOLL_KV_PATH);

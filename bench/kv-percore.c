@@ -446,30 +446,6 @@ static void on_signal(int sig)
 
 /* ---- loadgen ---------------------------------------------------------- */
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	if (buf) {
-		buf[n] = '\0';
-		*len = (size_t)n;
-	}
-	return buf;
-}
-
 static double jnum(const struct json *o, const char *key)
 {
 	const struct json *v = json_get(o, key);
@@ -495,7 +471,7 @@ static struct step parse_step(const char *path)
 	struct step st = { .ran = true };
 	char err[200];
 	size_t len = 0;
-	char *text = slurp(path, &len);
+	char *text = bench_read_file(path, &len);
 
 	if (!text)
 		bench_die("cannot read loadgen's results %s.", path);
@@ -924,22 +900,16 @@ static void setup(void)
 	g.loadgen = bench_tool("LOADGEN", LOADGEN_PATH);
 	g.memcaslap = bench_tool("MEMCASLAP", "/usr/bin/memcaslap");
 	g.plot = bench_tool("LOADGEN_PLOT", LOADGEN_PLOT_PATH);
-	if (!executable(kv)) {
-		printf("SKIP: atoll-kv not found at '%s' (build apps/kv, or "
-		       "set ATOLL_KV=/usr/bin/memcached to try the method on "
-		       "memcached against itself).\n", kv);
-		exit(77);
-	}
-	if (!executable(mc) || !executable(g.loadgen)) {
-		printf("SKIP: needs memcached ('%s') and loadgen ('%s'); "
-		       "scripts/deps.sh installs memcached.\n", mc, g.loadgen);
-		exit(77);
-	}
-	if (bench_two_cpus(&g.gen_cpu, &g.srv_cpu)) {
-		printf("SKIP: kv-percore needs two cpus in the affinity "
-		       "mask.\n");
-		exit(77);
-	}
+	if (!executable(kv))
+		bench_skip("atoll-kv not found at '%s' (build apps/kv, or set "
+			   "ATOLL_KV=/usr/bin/memcached to try the method on "
+			   "memcached against itself).", kv);
+	if (!executable(mc) || !executable(g.loadgen))
+		bench_skip("needs memcached ('%s') and loadgen ('%s'); "
+			   "scripts/deps.sh installs memcached.", mc,
+			   g.loadgen);
+	if (bench_two_cpus(&g.gen_cpu, &g.srv_cpu))
+		bench_skip("kv-percore needs two cpus in the affinity mask.");
 	g.srv[OURS] = (struct server){ .label = "atoll-kv", .path = kv };
 	g.srv[PEER] = (struct server){ .label = "memcached -t 1", .path = mc,
 				       .memcached = true };

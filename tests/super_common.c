@@ -409,36 +409,54 @@ static inline int cli(struct inst *in, char *out, size_t cap, const char *const 
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
-/* Start `atoll run --cell cell -- sleep 60` and wait until the sleep runs. */
-static inline pid_t spawn_in_cell(struct inst *in, const char *cell)
+/* Start `atoll run --cell cell -- cmd...` and wait until cmd runs: until
+ * the child's /proc/PID/comm says comm. */
+static inline pid_t spawn_cmd_in_cell(struct inst *in, const char *cell,
+				      const char *comm,
+				      const char *const cmd[])
 {
-	pid_t pid = fork();
+	const char *argv[16] = { "atoll", "run", "--cell", cell, "--" };
+	size_t n = 5, len = strlen(comm);
+	pid_t pid;
 
+	for (size_t i = 0; cmd[i]; i++) {
+		CHECK(n < ARRAY_SIZE(argv) - 1);
+		argv[n++] = cmd[i];
+	}
+	argv[n] = NULL;
+	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		setenv("ATOLL_SOCKET", in->sock, 1);
-		execl(g_atoll, "atoll", "run", "--cell", cell, "--", "sleep", "60",
-		      (char *)NULL);
+		execv(g_atoll, (char *const *)argv);
 		_exit(127);
 	}
 	g_kids[g_nkids++] = pid;
 	for (int i = 0; i < 500; i++) {
-		char path[64], comm[64] = "";
+		char path[64], got[64] = "";
 		FILE *f;
 
 		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
 		f = fopen(path, "r");
 		if (f) {
-			if (!fgets(comm, sizeof(comm), f))
-				comm[0] = '\0';
+			if (!fgets(got, sizeof(got), f))
+				got[0] = '\0';
 			fclose(f);
 		}
-		if (!strncmp(comm, "sleep", 5))
+		if (!strncmp(got, comm, len) && got[len] == '\n')
 			return pid;
 		sleep_ms(10);
 	}
-	fprintf(stderr, "FAIL: atoll run did not exec the command\n");
+	fprintf(stderr, "FAIL: atoll run did not exec %s\n", cmd[0]);
 	exit(TEST_FAIL);
+}
+
+/* Start `atoll run --cell cell -- sleep 60` and wait until the sleep runs. */
+static inline pid_t spawn_in_cell(struct inst *in, const char *cell)
+{
+	static const char *const sleep60[] = { "sleep", "60", NULL };
+
+	return spawn_cmd_in_cell(in, cell, "sleep", sleep60);
 }
 
 /* Whether pid's /proc/PID/cgroup line for controller ctl ends in suffix. */

@@ -249,33 +249,10 @@ static void check_runs(pid_t busy, bool runs)
  * the loop runs. */
 static pid_t spawn_busy(struct inst *in)
 {
-	pid_t pid = fork();
+	static const char *const loop[] = { "/bin/sh", "-c",
+					    "while :; do :; done", NULL };
 
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		setenv("ATOLL_SOCKET", in->sock, 1);
-		execl(g_atoll, "atoll", "run", "--cell", "batch", "--", "/bin/sh",
-		      "-c", "while :; do :; done", (char *)NULL);
-		_exit(127);
-	}
-	g_kids[g_nkids++] = pid;
-	for (int i = 0; i < 500; i++) {
-		char path[64], comm[64] = "";
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-		f = fopen(path, "r");
-		if (f) {
-			if (!fgets(comm, sizeof(comm), f))
-				comm[0] = '\0';
-			fclose(f);
-		}
-		if (!strncmp(comm, "sh", 2))
-			return pid;
-		sleep_ms(10);
-	}
-	fprintf(stderr, "FAIL: atoll run did not start the loop\n");
-	exit(TEST_FAIL);
+	return spawn_cmd_in_cell(in, "batch", "sh", loop);
 }
 
 static void check_validation(struct inst *in)
