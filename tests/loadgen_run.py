@@ -91,6 +91,31 @@ def test_against_memcached():
             check_steps(doc)
 
 
+def test_poll_budget():
+    """--spin-us 1e6 would spin through the whole window; --poll-max 20
+    must hold the generator to about a fifth of the cpu all the same."""
+    proc, port = start_memcached()
+    try:
+        start = time.monotonic()
+        gen = subprocess.Popen([LOADGEN, "-s", "127.0.0.1:%d" % port, "-r",
+                                "500", "-d", "2", "-w", "0.2", "-c", "2",
+                                "-k", "100", "--spin-us", "1000000",
+                                "--poll-max", "20", "-q"],
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+        _, status, ru = os.wait4(gen.pid, 0)
+        wall = time.monotonic() - start
+        gen.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        proc.kill()
+        proc.wait()
+    cpu = ru.ru_utime + ru.ru_stime
+    check(gen.returncode == 0, "loadgen --poll-max 20 exits 0 (rc %d: %s)"
+          % (gen.returncode, gen.stderr.read().decode().strip()))
+    check(cpu < 0.6 * wall, "--poll-max 20 caps polling: %.2f s of cpu in "
+          "%.2f s" % (cpu, wall))
+
+
 def check_steps(doc):
     check(doc["config"]["connections"] == 4, "config in the JSON")
     steps = doc["steps"]
@@ -238,6 +263,7 @@ def test_bad_options():
         (["-r", "1k", "-d", "forever"], "--duration wants a time"),
         (["-r", "1k", "-T", "8", "-c", "4"], "at least as many connections"),
         (["-r", "1k", "--fifo", "100"], "--fifo wants a whole number"),
+        (["-r", "1k", "--poll-max", "0"], "--poll-max wants a whole number"),
         (["-r", "1k", "-s", "localhost:99999"], "--server (port)"),
         (["-r", "1k", "stray"], "unexpected argument"),
         (["--bogus"], "--help lists the options"),
@@ -259,6 +285,7 @@ def main():
     test_bad_servers()
     if shutil.which("memcached"):
         test_against_memcached()
+        test_poll_budget()
     else:
         print("SKIP: memcached is not installed (scripts/deps.sh installs "
               "it); only the error paths were tested")

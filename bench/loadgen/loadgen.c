@@ -69,6 +69,10 @@ static void usage(FILE *f)
 "                           (default 50)\n"
 "      --spin-us X          busy-poll when the next arrival is within X us;\n"
 "                           sleep otherwise (default 200)\n"
+"      --poll-max PCT       spend at most PCT% of each 10 ms busy-polling;\n"
+"                           past it sleep until a reply or the next arrival\n"
+"                           (default 80: the kernel stops SCHED_FIFO threads\n"
+"                           that run more than 95% of the time)\n"
 "      --slice-ms X         typical percentiles: the median over X ms slices of\n"
 "                           the window of each slice's own percentile, which\n"
 "                           a short stall of the machine cannot move (default\n"
@@ -304,7 +308,7 @@ static void parse_cpus(struct lg_config *cfg, const char *s)
 
 enum {
 	OPT_DEPTH = 256, OPT_GRACE, OPT_KEY_LEN, OPT_NO_PRELOAD, OPT_LATE,
-	OPT_SPIN, OPT_SLICE, OPT_FIFO, OPT_CPUS, OPT_SEED, OPT_JSON,
+	OPT_SPIN, OPT_POLL_MAX, OPT_SLICE, OPT_FIFO, OPT_CPUS, OPT_SEED, OPT_JSON,
 };
 
 static const struct option long_opts[] = {
@@ -325,6 +329,7 @@ static const struct option long_opts[] = {
 	{ "no-preload", no_argument, NULL, OPT_NO_PRELOAD },
 	{ "late-us", required_argument, NULL, OPT_LATE },
 	{ "spin-us", required_argument, NULL, OPT_SPIN },
+	{ "poll-max", required_argument, NULL, OPT_POLL_MAX },
 	{ "slice-ms", required_argument, NULL, OPT_SLICE },
 	{ "fifo", required_argument, NULL, OPT_FIFO },
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -342,7 +347,8 @@ static void set_defaults(struct lg_config *cfg)
 		.key_len = 16, .get_ratio = 0.9, .vmin = 32, .vmax = 32,
 		.warmup_ns = NSEC_PER_SEC, .duration_ns = 5 * NSEC_PER_SEC,
 		.grace_ns = NSEC_PER_SEC, .late_ns = 50 * NSEC_PER_USEC,
-		.spin_ns = 200 * NSEC_PER_USEC, .slice_ns = 10 * NSEC_PER_MSEC,
+		.spin_ns = 200 * NSEC_PER_USEC, .poll_max = 80,
+		.slice_ns = 10 * NSEC_PER_MSEC,
 		.preload = true, .seed = 1,
 	};
 	parse_server(cfg, "127.0.0.1:11211");
@@ -400,6 +406,9 @@ static void parse_one(struct lg_config *cfg, int opt, const char *arg)
 		cfg->spin_ns = (uint64_t)(parse_double("--spin-us", arg, 0,
 						       1e6, "from 0 to 1e6") *
 					  1e3);
+		break;
+	case OPT_POLL_MAX:
+		cfg->poll_max = (unsigned)parse_uint("--poll-max", arg, 1, 100);
 		break;
 	case OPT_SLICE:
 		cfg->slice_ns = (uint64_t)(parse_double("--slice-ms", arg, 0,

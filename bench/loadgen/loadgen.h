@@ -45,6 +45,7 @@ struct lg_config {
 	uint64_t warmup_ns, duration_ns, grace_ns;
 	uint64_t late_ns;		/* a send this late is "late" */
 	uint64_t spin_ns;		/* busy-poll this close to an arrival */
+	unsigned poll_max;		/* % of time a sender may busy-poll */
 	uint64_t slice_ns;		/* typical percentiles' slice; 0: off */
 	bool preload;
 	int fifo_prio;			/* 0: keep the normal policy */

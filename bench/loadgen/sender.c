@@ -51,7 +51,13 @@
  * are outstanding or the next arrival is within spin_ns; otherwise it
  * sleeps in io_uring_enter until spin_ns before the next arrival or a
  * completion. So at low load the core is free for others, and replies
- * are still seen at once.
+ * are still seen at once. Spinning is capped at poll_max of every
+ * POLL_PERIOD_NS: past that (in cpu time) the thread sleeps until a
+ * completion or its next arrival, whatever is outstanding. Without the cap a SCHED_FIFO
+ * sender at high load would spin its whole cpu and the kernel's
+ * real-time throttle (95% by default) would stop it for 50 ms every
+ * second; with it a reply may wait for a wake-up, which is slower than a
+ * spin but bounded, and the same for every server measured.
  *
  * A step: t0 is the common start; arrivals in [t0, t0 + warmup) are sent
  * but not recorded, those in the window [t0 + warmup, + duration) are
@@ -87,6 +93,8 @@
 #define CONNECT_TIMEOUT_S 3
 #define HANDSHAKE_NS (5 * NSEC_PER_SEC)
 #define STALL_NS (10 * NSEC_PER_SEC)	/* no reply for this long: dead */
+#define POLL_PERIOD_NS (10 * NSEC_PER_MSEC)	/* the poll_max budget's */
+#define POLL_CHECK_NS (250 * NSEC_PER_USEC)	/* how often it is checked */
 
 #define TAG_RECV 0ull
 #define TAG_SEND 1ull
@@ -137,6 +145,10 @@ struct sender {
 	struct rng rng;
 	uint64_t outstanding;	/* requests sent or pending, unanswered */
 	uint64_t last_reply;	/* fast_ns of the last reply (stall check) */
+	uint64_t poll_from;	/* start of the current polling period */
+	uint64_t poll_cpu0;	/* ...the thread's cpu time then */
+	uint64_t poll_checked;	/* when the cpu time was last read */
+	bool poll_spent;	/* the period's polling budget is used up */
 	/* the current step */
 	double gap_ns;		/* mean gap between this thread's arrivals */
 	double carry;		/* fraction of a ns not yet added to next */
@@ -839,6 +851,56 @@ static uint64_t run_delay_ns(void)
 	return n == 2 ? delay : UINT64_MAX;
 }
 
+/* The calling thread's cpu time; a system call, so called sparingly. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Whether this period's polling budget is spent. The budget is of cpu time
+ * (what the kernel's real-time throttle counts, softirq work done on the
+ * thread's behalf included), read every POLL_CHECK_NS, so it can be
+ * overrun by that much at most.
+ */
+static bool poll_budget_spent(struct sender *s, uint64_t now)
+{
+	if (now - s->poll_from >= POLL_PERIOD_NS) {
+		s->poll_from = s->poll_checked = now;
+		s->poll_cpu0 = thread_cpu_ns();
+		s->poll_spent = false;
+	} else if (!s->poll_spent && now - s->poll_checked >= POLL_CHECK_NS) {
+		s->poll_checked = now;
+		s->poll_spent = (thread_cpu_ns() - s->poll_cpu0) * 100 >=
+				POLL_PERIOD_NS * s->cfg->poll_max;
+	}
+	return s->poll_spent;
+}
+
+/*
+ * How long this turn may sleep in io_uring_enter (0: spin). It sleeps when
+ * nothing is outstanding and the next arrival is beyond spin_ns, or, until
+ * the period ends or the next arrival, when the polling budget is spent.
+ */
+static uint64_t turn_wait_ns(struct sender *s, uint64_t now, bool sent)
+{
+	uint64_t until;
+
+	if (sent)
+		return 0;		/* there is a send to submit now */
+	if (!s->outstanding && s->next > now + s->cfg->spin_ns)
+		return s->next - now - s->cfg->spin_ns;
+	if (!poll_budget_spent(s, now))
+		return 0;
+	until = s->poll_from + POLL_PERIOD_NS;
+	if (s->next < until)
+		until = s->next;
+	return until > now ? until - now : 0;
+}
+
 static void run_step(struct sender *s, double rate, uint64_t t0)
 {
 	const struct lg_config *cfg = s->cfg;
@@ -858,8 +920,7 @@ static void run_step(struct sender *s, double rate, uint64_t t0)
 		sent = dispatch_due(s, now);
 		if ((s->next >= s->win_hi && !s->outstanding) || now >= hard)
 			break;
-		if (!sent && !s->outstanding && s->next > now + cfg->spin_ns)
-			wait = s->next - now - cfg->spin_ns;
+		wait = turn_wait_ns(s, now, sent);
 		worked = turn_io(s, wait) || sent;
 	}
 	/* Arrivals never sent are scheduled all the same, unanswered, and
