@@ -1,9 +1,10 @@
 /* super_chan_allow.c - channel permissions between cells: a private atolld
  * (affinity mode, no cgroup rights needed) with cells A and B; a channel
  * from a process of A to a listener of B opens only when each cell allows
- * the other (cell.allow / cell.deny, chan.check), and bad requests change
- * nothing. The listener is this process (ATOLL_CELL=B), the opener a
- * forked child (ATOLL_CELL=A). */
+ * the other (cell.allow / cell.deny, chan.check), a process claiming a
+ * cell it is not in is refused, and bad requests change nothing. The
+ * listener is this process (ATOLL_CELL=B, attached to B), the opener a
+ * forked child (ATOLL_CELL=A, attached to A unless it lies). */
 #include "super_common.c"
 
 #include <atoll/chan.h>
@@ -16,6 +17,7 @@
 struct opts {
 	const char *cell;    /* the opener's ATOLL_CELL, NULL: unset */
 	bool supervised;     /* the opener sees ATOLL_SOCKET */
+	bool attached;       /* it runs in that cell, else it only claims it */
 };
 
 static struct inst in;
@@ -57,17 +59,30 @@ static int attempt(struct chan_listener *l, const struct opts *o,
 		   int want_accept, bool exchange)
 {
 	struct chan *c = NULL;
-	char buf[16];
+	char buf[16], line[128];
+	int st, r, go[2];
 	pid_t pid;
-	int st, r;
 
+	CHECK_OK(pipe(go));
 	fflush(NULL);
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		close(chan_listener_fd(l));
+		close(go[1]);
+		if (read(go[0], buf, 1) != 1)	/* attached, if it is to be */
+			_exit(K_OTHER);
 		_exit(opener(o));
 	}
+	close(go[0]);
+	if (o->attached) {
+		snprintf(line, sizeof(line),
+			 "{\"op\":\"cell.attach\",\"name\":\"%s\",\"pid\":%d}",
+			 o->cell, (int)pid);
+		expect_ok(&in, line);
+	}
+	CHECK_EQ(write(go[1], "g", 1), 1);
+	close(go[1]);
 	if (want_accept != 1) {
 		r = chan_accept(l, &c, NULL);
 		if (r != want_accept) {
@@ -104,6 +119,41 @@ static void check_says(const char *line, const char *code, const char *word)
 	json_free(d);
 }
 
+/* chan.check A->B asked by a child running as nobody: the reply must
+ * hold want. */
+static void check_unprivileged(const char *want)
+{
+	const char *req = "{\"op\":\"chan.check\",\"from\":\"A\",\"to\":\"B\"}\n";
+	int st;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		char reply[4096];
+
+		if (setgid(65534) || setuid(65534))
+			_exit(3);
+		if (raw_request(in.sock, req, strlen(req), reply, sizeof(reply)))
+			_exit(4);
+		printf("unprivileged chan.check: %s", reply);
+		_exit(strstr(reply, want) ? 0 : 1);
+	}
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void attach_self(const char *cell)
+{
+	char line[128];
+
+	snprintf(line, sizeof(line),
+		 "{\"op\":\"cell.attach\",\"name\":\"%s\",\"pid\":%d}",
+		 cell, (int)getpid());
+	expect_ok(&in, line);
+}
+
 /* Every cell's allowed peers, as text. */
 static void peers_snapshot(char *out, size_t cap)
 {
@@ -129,7 +179,8 @@ static void peers_snapshot(char *out, size_t cap)
 
 int main(int argc, char **argv)
 {
-	const struct opts a = { "A", true }, anon = { NULL, true };
+	const struct opts a = { "A", true, true }, anon = { NULL, true, false };
+	const struct opts liar = { "A", true, false };
 	struct chan_listener *l;
 	char before[1024], after[1024], out[8192], dir[400];
 
@@ -144,6 +195,13 @@ int main(int argc, char **argv)
 
 	snprintf(dir, sizeof(dir), "%s/chan", in.dir);
 	setenv("ATOLL_CHAN_DIR", dir, 1);
+	/* A process in neither cell may not ask about their channels; once
+	 * this process is in B, its children are too (and get the answer:
+	 * nobody allows the channel yet). */
+	check_unprivileged("\"permission\"");
+	check_unprivileged("neither cell 'A' nor 'B'");
+	attach_self("B");
+	check_unprivileged("\"not-allowed\"");
 	setenv("ATOLL_CELL", "B", 1);
 	supervised(true);
 	CHECK_OK(chan_listen(&l, "peer"));
@@ -172,6 +230,21 @@ int main(int argc, char **argv)
 	expect_ok(&in, "{\"op\":\"chan.check\",\"from\":\"A\",\"to\":\"B\"}");
 	expect_ok(&in, "{\"op\":\"chan.check\",\"from\":\"B\",\"to\":\"A\"}");
 	CHECK_EQ(attempt(l, &a, 0, true), K_OPENED);
+	/* A claim is checked against the process: one that names cell A
+	 * without running in it is refused, though A and B allow each other. */
+	CHECK_EQ(attempt(l, &liar, -EACCES, false), K_EACCES);
+	{
+		char line[160];
+
+		snprintf(line, sizeof(line),
+			 "{\"op\":\"chan.check\",\"from\":\"A\",\"to\":\"B\",\"from_pid\":%d}",
+			 (int)getpid());
+		check_says(line, PROTO_E_PERM, "is not in cell 'A'");
+		snprintf(line, sizeof(line),
+			 "{\"op\":\"chan.check\",\"from\":\"A\",\"to\":\"B\",\"to_pid\":%d}",
+			 (int)getpid());
+		expect_ok(&in, line);
+	}
 	{
 		const char *ls[] = { "cell", "list", NULL };
 
@@ -240,6 +313,10 @@ int main(int argc, char **argv)
 		     PROTO_E_NOCELL);
 	expect_error(&in, "{\"op\":\"chan.check\",\"from\":\"A\"}",
 		     PROTO_E_BADREQ);
+	expect_error(&in, "{\"op\":\"chan.check\",\"from\":\"A\",\"to\":\"B\",\"from_pid\":0}",
+		     PROTO_E_RANGE);
+	expect_error(&in, "{\"op\":\"chan.check\",\"from\":\"A\",\"to\":\"B\",\"to_pid\":\"1\"}",
+		     PROTO_E_BADREQ);
 	{
 		const char *u1[] = { "cell", "allow", "A", NULL };
 		const char *u2[] = { "cell", "allow", "A", "B", "C", NULL };
@@ -255,7 +332,9 @@ int main(int argc, char **argv)
 	peers_snapshot(after, sizeof(after));
 	CHECK(!strcmp(before, after));
 
-	/* Destroying a cell drops the allows that name it. */
+	/* Destroying a cell drops the allows that name it (this process
+	 * moves to A first: destroying B would kill it). */
+	attach_self("A");
 	expect_ok(&in, "{\"op\":\"cell.destroy\",\"name\":\"B\"}");
 	peers_snapshot(after, sizeof(after));
 	CHECK(!strcmp(after, "A:;"));
@@ -263,7 +342,7 @@ int main(int argc, char **argv)
 	/* No socket at ATOLL_SOCKET: no supervisor, opening directly. */
 	setenv("ATOLL_SOCKET", "/nonexistent/atolld.sock", 1);
 	{
-		const struct opts gone = { "A", false };
+		const struct opts gone = { "A", false, false };
 
 		CHECK_EQ(attempt(l, &gone, 0, true), K_OPENED);
 	}

@@ -459,7 +459,9 @@ int chan_listener_fd(const struct chan_listener *l);
  * (atolld runs), $ATOLL_CELL is required on both sides (-EACCES without
  * it) and atolld is asked "chan.check" {"from":opener cell,"to":acceptor
  * cell}, which passes only if each cell allows the other (atoll cell
- * allow A B and atoll cell allow B A): the acceptor asks after reading
+ * allow A B and atoll cell allow B A) and each process runs in the cell
+ * it names (atolld checks the peer's SO_PEERCRED pid, passed as
+ * from_pid / to_pid): the acceptor asks after reading
  * the request (which carries the opener's cell) and answers a refusal
  * with -EACCES; the opener asks again once the reply names the
  * acceptor's cell (peer stays a plain rendezvous name: the target cell

@@ -185,8 +185,10 @@ static int make_addr(struct sockaddr_un *sa, const char *path)
  * opening directly" once and the only guard is the rendezvous socket's
  * file permissions.
  *
- * The cell names are what the processes claim ($ATOLL_CELL); atolld does
- * not yet match them against the caller's cgroup.
+ * The cell names are what the processes claim ($ATOLL_CELL); atolld
+ * checks the claims: the asker must be in one of the two cells, and the
+ * peer (SO_PEERCRED on the rendezvous socket, sent as from_pid or to_pid)
+ * in the cell it named.
  */
 static uint32_t no_supervisor_said;
 
@@ -247,9 +249,12 @@ static void reply_field(const char *line, const char *key, char *out,
 	out[n] = '\0';
 }
 
-/* Ask atolld at path whether cell from may open a channel to cell to. */
+/* Ask atolld at path whether cell from may open a channel to cell to;
+ * peer_key names peer_pid's side ("from_pid": the opener, "to_pid": the
+ * acceptor), which atolld checks is in the cell it claims. */
 static int supervisor_ask(const char *path, const char *from, const char *to,
-			  char *reason, size_t rlen)
+			  const char *peer_key, pid_t peer_pid, char *reason,
+			  size_t rlen)
 {
 	char line[4096], code[64], msg[CHAN_REASON_MAX];
 	struct sockaddr_un sa;
@@ -278,8 +283,8 @@ static int supervisor_ask(const char *path, const char *from, const char *to,
 	}
 	/* Names passed name_ok: nothing in them needs escaping. */
 	n = snprintf(line, sizeof(line),
-		     "{\"op\":\"chan.check\",\"from\":\"%s\",\"to\":\"%s\"}\n",
-		     from, to);
+		     "{\"op\":\"chan.check\",\"from\":\"%s\",\"to\":\"%s\","
+		     "\"%s\":%d}\n", from, to, peer_key, (int)peer_pid);
 	while (got < (size_t)n) {
 		ssize_t w = send(sock, line + got, (size_t)n - got,
 				 MSG_NOSIGNAL);
@@ -333,7 +338,6 @@ static int chan__supervisor_approve(enum chan_role role, const char *from,
 	const char *sock = supervisor_socket();
 	const char *mine = getenv("ATOLL_CELL");
 
-	(void)peer_pid;
 	if (!sock)
 		return 0;
 	if (!mine || !name_ok(mine)) {
@@ -346,7 +350,14 @@ static int chan__supervisor_approve(enum chan_role role, const char *from,
 	}
 	if (!to)
 		return 0;
-	return supervisor_ask(sock, from, to, reason, rlen);
+	if (peer_pid <= 0) {
+		say(reason, rlen, "the peer's process cannot be identified "
+			 "(SO_PEERCRED gave no pid: another pid namespace?), "
+			 "so the supervisor cannot check its cell");
+		return -EACCES;
+	}
+	return supervisor_ask(sock, from, to, role == CHAN_ROLE_OPEN ?
+			      "to_pid" : "from_pid", peer_pid, reason, rlen);
 }
 
 /* ---- descriptors over the socket ------------------------------------------ */
@@ -798,8 +809,9 @@ static long open_handshake(void *arg)
 			 o->peer);
 		goto fail;
 	}
-	err = chan__supervisor_approve(CHAN_ROLE_OPEN, my_cell(), rep.cell, 0,
-				       reason, sizeof(reason));
+	err = chan__supervisor_approve(CHAN_ROLE_OPEN, my_cell(), rep.cell,
+				       peer_pid_of(sock), reason,
+				       sizeof(reason));
 	if (err) {
 		LOG_WARN("chan: opening '%s' refused: %s", o->peer, reason);
 		goto fail;

@@ -902,6 +902,18 @@ int cell_op_destroy(struct super *s, const struct json *req,
 
 static const char *const attach_keys[] = { "op", "name", "pid", NULL };
 
+/* Forget pid, and every dead pid, in cell's tracked list (affinity mode). */
+static void untrack_pid(struct cell *cell, pid_t pid)
+{
+	int k = 0;
+
+	for (int i = 0; i < cell->npids; i++)
+		if (cell->pids[i].pid != pid &&
+		    proc_start_time(cell->pids[i].pid) == cell->pids[i].start)
+			cell->pids[k++] = cell->pids[i];
+	cell->npids = k;
+}
+
 int cell_op_attach(struct super *s, const struct json *req, struct req_ctx *c,
 		   struct json_w *w)
 {
@@ -934,13 +946,7 @@ int cell_op_attach(struct super *s, const struct json *req, struct req_ctx *c,
 		return req_fail(c, PROTO_E_NOPROC, "process %lld does not exist",
 			    (long long)pid);
 	if (s->enf.kind == ENF_AFFINITY) {
-		int k = 0;
-
-		/* forget dead pids first */
-		for (int i = 0; i < cell->npids; i++)
-			if (proc_start_time(cell->pids[i].pid) == cell->pids[i].start)
-				cell->pids[k++] = cell->pids[i];
-		cell->npids = k;
+		untrack_pid(cell, 0);	/* forget dead pids first */
 		if (cell->npids >= CELL_PIDS_MAX)
 			return req_fail(c, PROTO_E_LIMIT,
 				    "cell '%s' already tracks %d processes, the most affinity-only mode follows",
@@ -960,6 +966,10 @@ int cell_op_attach(struct super *s, const struct json *req, struct req_ctx *c,
 			    "cell '%s': cannot set the affinity of pid %lld: %s",
 			    name, (long long)pid, strerror(-r));
 	if (s->enf.kind == ENF_AFFINITY) {
+		/* A process is in one cell: moving it forgets it elsewhere,
+		 * as a cgroup move does. */
+		for (int j = 0; j < s->ncells; j++)
+			untrack_pid(s->cells[j], (pid_t)pid);
 		cell->pids[cell->npids].pid = (pid_t)pid;
 		cell->pids[cell->npids].start = st;
 		cell->npids++;
@@ -1081,7 +1091,59 @@ int cell_op_allow(struct super *s, const struct json *req, struct req_ctx *c,
 	return 0;
 }
 
-static const char *const check_keys_chan[] = { "op", "from", "to", NULL };
+static const char *const check_keys_chan[] = { "op", "from", "to",
+						"from_pid", "to_pid", NULL };
+
+/* pid's parent, or 0 when it cannot be read (gone, or pid 1's). */
+static pid_t proc_parent(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int ppid;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (file_read_str(path, buf, sizeof(buf)))
+		return 0;
+	p = strrchr(buf, ')');	/* the command name may hold ')' */
+	if (!p || sscanf(p + 2, "%*c %d", &ppid) != 1)
+		return 0;
+	return (pid_t)ppid;
+}
+
+bool cell_has_pid(struct super *s, struct cell *cell, pid_t pid)
+{
+	pid_t pids[1024];
+	int n = cell_pids(s, cell, pids, (int)ARRAY_SIZE(pids));
+
+	/* In a cgroup every descendant is listed; in affinity mode only
+	 * the pids atolld started or attached, so walk up the ancestry. */
+	for (int depth = 0; pid > 1 && depth < 64; depth++) {
+		for (int i = 0; i < n; i++)
+			if (pids[i] == pid)
+				return true;
+		if (s->enf.kind != ENF_AFFINITY)
+			break;
+		pid = proc_parent(pid);
+	}
+	return false;
+}
+
+/* The optional field key ("from_pid", "to_pid"): a process the caller saw
+ * on the other end of its rendezvous socket, which must run in cell. */
+static int check_claimed_pid(struct super *s, const struct json *req,
+			     const char *key, struct cell *cell,
+			     const char *side, struct req_ctx *c)
+{
+	int64_t pid;
+	bool present;
+
+	if (req_get_int(req, key, 1, INT32_MAX, c, &pid, &present))
+		return -EINVAL;
+	if (present && !cell_has_pid(s, cell, (pid_t)pid))
+		return req_fail(c, PROTO_E_PERM,
+			    "process %lld (the %s) is not in cell '%s', the cell it claims",
+			    (long long)pid, side, cell->name);
+	return 0;
+}
 
 int chan_op_check(struct super *s, const struct json *req, struct req_ctx *c,
 		  struct json_w *w)
@@ -1102,6 +1164,16 @@ int chan_op_check(struct super *s, const struct json *req, struct req_ctx *c,
 	if (!b || b->destroying)
 		return req_fail(c, PROTO_E_NOCELL, "cell '%s' (the target) %s", to,
 			    b ? "is being destroyed" : "does not exist");
+	/* A process may ask only about its own cell's channels (so it
+	 * cannot probe, or speak for, cells it is not in). */
+	if (!c->peer_admin && !cell_has_pid(s, a, c->peer_pid) &&
+	    !cell_has_pid(s, b, c->peer_pid))
+		return req_fail(c, PROTO_E_PERM,
+			    "process %d is in neither cell '%s' nor '%s': a process may ask only about channels of its own cell",
+			    (int)c->peer_pid, from, to);
+	if (check_claimed_pid(s, req, "from_pid", a, "opener", c) ||
+	    check_claimed_pid(s, req, "to_pid", b, "acceptor", c))
+		return -EINVAL;
 	if (a != b) {
 		ab = peer_index(a, to) >= 0;
 		ba = peer_index(b, from) >= 0;

@@ -301,6 +301,9 @@ int journal_restore(struct super *s, int want_enf, char *msg);
 /* Live pids of a cell (cgroup members, or tracked pids in affinity mode),
  * zombies excluded; at most cap. */
 int cell_pids(struct super *s, struct cell *cell, pid_t *pids, int cap);
+/* Whether pid runs in cell: in its cgroup, or in affinity mode a tracked
+ * pid or a descendant of one (children inherit the affinity). */
+bool cell_has_pid(struct super *s, struct cell *cell, pid_t pid);
 
 /* ---- MCPs (mcp.c) ---- */
 

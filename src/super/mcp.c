@@ -238,17 +238,6 @@ static int get_uint(const struct json *req, const char *key, int64_t lo,
 	return err;
 }
 
-static bool pid_in_cell(struct super *s, struct cell *cell, pid_t pid)
-{
-	pid_t pids[1024];
-	int n = cell_pids(s, cell, pids, (int)ARRAY_SIZE(pids));
-
-	for (int i = 0; i < n; i++)
-		if (pids[i] == pid)
-			return true;
-	return false;
-}
-
 int mcp_op_register(struct super *s, const struct json *req,
 		    struct req_ctx *c, struct json_w *w)
 {
@@ -286,7 +275,7 @@ int mcp_op_register(struct super *s, const struct json *req,
 	cell = cell_find(s, v->s);
 	if (!cell || cell->destroying)
 		return req_fail(c, PROTO_E_NOCELL, "cell '%s' does not exist", v->s);
-	if (!c->peer_admin && !pid_in_cell(s, cell, c->peer_pid))
+	if (!c->peer_admin && !cell_has_pid(s, cell, c->peer_pid))
 		return req_fail(c, PROTO_E_PERM,
 			    "process %d is not in cell '%s' (run it with atoll run --cell)",
 			    (int)c->peer_pid, cell->name);
