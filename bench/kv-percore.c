@@ -947,7 +947,7 @@ static void setup(void)
 	g.retries = (int)bench_pick(1, 0);
 	g.keys = (uint64_t)bench_pick(100000, 10000);
 	g.grid_step = bench_pick(25000, 20000);
-	g.grid_n = (int)bench_pick(20, 2);
+	g.grid_n = (int)bench_pick(MAX_GRID, 2);
 	g.bisect = (int)bench_pick(3, 0);
 	g.caslap_s = (int)bench_pick(10, 1);
 	g.seed = 1;
@@ -1126,6 +1126,15 @@ static const struct step *cap_step(int k, int r)
 	return best;
 }
 
+/* Whether server k passed the grid's top rate in any of n runs. */
+static bool passed_whole_grid(int k, size_t n)
+{
+	for (size_t r = 0; r < n; r++)
+		if (res.cap[k][r] >= grid_rate(g.grid_n - 1))
+			return true;
+	return false;
+}
+
 static void rows_capacity(struct bench_report *rep, size_t n)
 {
 	double o = bench_median(res.cap[OURS], n);
@@ -1147,6 +1156,13 @@ static void rows_capacity(struct bench_report *rep, size_t n)
 				  "%.0fk grid then %d bisection steps", NCONN,
 				  DEPTH, g.keys, ZIPF, GET_RATIO, VALUE, SLO_US,
 				  g.grid_step / 1e3, g.bisect);
+		for (int k = 0; k < NSRV; k++)
+			if (passed_whole_grid(k, n))
+				bench_report_note(rep, row, "grid top",
+					"%s passed every grid rate in some "
+					"run; such a run counts the top, "
+					"%.0fk: a lower bound", g.srv[k].label,
+					grid_rate(g.grid_n - 1) / 1e3);
 		bench_report_note(rep, row, "on the plain p99", "%s %.0f, %s "
 				  "%.0f ops/s (medians; grid rates only)",
 				  g.srv[OURS].label,
