@@ -153,6 +153,19 @@ int bench_cpus(int *cpus, int max);
  * when fewer than two are allowed. */
 int bench_two_cpus(int *a, int *b);
 
+/* Run ours_stmt and peer_stmt, ours first when run r is even: the order
+ * alternates, so warm-up or drift favours neither side. */
+#define BENCH_PAIR(r, ours_stmt, peer_stmt)                                \
+	do {                                                               \
+		if ((r) % 2 == 0) {                                        \
+			ours_stmt;                                         \
+			peer_stmt;                                         \
+		} else {                                                   \
+			peer_stmt;                                         \
+			ours_stmt;                                         \
+		}                                                          \
+	} while (0)
+
 /* ---- statistics on samples ------------------------------------------- */
 
 /* Median (mean of the two middle values for even n), min and max of

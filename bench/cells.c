@@ -647,18 +647,6 @@ static double journal_probe(void)
 	return (double)(now_ns() - t0) / 1e3;
 }
 
-/* Run ours and peer of one operation, the order set by the run number. */
-#define PAIR(r, ours_stmt, peer_stmt)                                      \
-	do {                                                               \
-		if ((r) % 2 == 0) {                                        \
-			ours_stmt;                                         \
-			peer_stmt;                                         \
-		} else {                                                   \
-			peer_stmt;                                         \
-			ours_stmt;                                         \
-		}                                                          \
-	} while (0)
-
 static void measure(int runs)
 {
 	char req[512], one[16], two[32], base[32], big[32];
@@ -675,13 +663,13 @@ static void measure(int runs)
 		snprintf(req, sizeof(req),
 			 "{\"op\":\"cell.create\",\"name\":\"bc\",\"cpus\":\"%s\","
 			 "\"mem\":%lld}", one, MEM_BASE);
-		PAIR(r + 2, o = request_us(req),
+		BENCH_PAIR(r + 2, o = request_us(req),
 		     p = peer_create("bc", one, MEM_BASE));
 		if (r >= 0) {
 			s_ours[g_var][OP_CREATE][r] = o;
 			s_peer[g_var][OP_CREATE][r] = p;
 		}
-		PAIR(r + 2, o = request_us("{\"op\":\"cell.destroy\","
+		BENCH_PAIR(r + 2, o = request_us("{\"op\":\"cell.destroy\","
 					   "\"name\":\"bc\",\"grace_ms\":0}"),
 		     p = peer_destroy("bc"));
 		if (r >= 0) {
@@ -712,7 +700,7 @@ static void measure(int runs)
 
 		snprintf(req, sizeof(req), "{\"op\":\"cell.resize\","
 			 "\"name\":\"rz\",\"cpus\":\"%s\"}", two);
-		PAIR(r + 2, o = request_us(req),
+		BENCH_PAIR(r + 2, o = request_us(req),
 		     p = peer_set("rz", "cpuset.cpus", two));
 		if (r < 0 && (affinity_count(g.kid_ours) != 2 ||
 			      affinity_count(g.kid_peer) != 2))
@@ -726,7 +714,7 @@ static void measure(int runs)
 		}
 		snprintf(req, sizeof(req), "{\"op\":\"cell.resize\","
 			 "\"name\":\"rz\",\"cpus\":\"%s\"}", one);
-		PAIR(r + 2, o = request_us(req),
+		BENCH_PAIR(r + 2, o = request_us(req),
 		     p = peer_set("rz", "cpuset.cpus", one));
 		if (r >= 0) {
 			s_ours[g_var][OP_DEL_CORE][r] = o;
@@ -734,7 +722,7 @@ static void measure(int runs)
 		}
 		snprintf(req, sizeof(req), "{\"op\":\"cell.resize\","
 			 "\"name\":\"rz\",\"mem\":%s}", big);
-		PAIR(r + 2, o = request_us(req),
+		BENCH_PAIR(r + 2, o = request_us(req),
 		     p = peer_set("rz", g.enf == ENF_V1 ?
 				  "memory.limit_in_bytes" : "memory.max",
 				  big));
@@ -744,7 +732,7 @@ static void measure(int runs)
 		}
 		snprintf(req, sizeof(req), "{\"op\":\"cell.resize\","
 			 "\"name\":\"rz\",\"mem\":%s}", base);
-		PAIR(r + 2, o = request_us(req),
+		BENCH_PAIR(r + 2, o = request_us(req),
 		     p = peer_set("rz", g.enf == ENF_V1 ?
 				  "memory.limit_in_bytes" : "memory.max",
 				  base));

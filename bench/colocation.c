@@ -952,12 +952,11 @@ static void calibrate(void)
 }
 
 /* The generator runs at SCHED_FIFO and polls without sleeping while a
- * request is outstanding. Were it to use more than the kernel's real-time
- * budget (sched_rt_runtime_us: 95% of each second by default), the kernel
- * would stop it for the rest of every second, a 50 ms stall that would
- * set every p99 measured. So the rate comes down from LOAD_SHARE of the
- * capacity until the generator, alone with atoll-kv, uses at most
- * GEN_CPU_MAX of its CPU. */
+ * request is outstanding, up to its --poll-max budget (80% of its cpu
+ * time), under the kernel's real-time budget. Past that budget it sleeps
+ * for replies, and their wake-ups would add to every latency measured.
+ * So the rate comes down from LOAD_SHARE of the capacity until the
+ * generator, alone with atoll-kv, uses at most GEN_CPU_MAX of its CPU. */
 static void fit_rate(void)
 {
 	g.rate = fmax(RATE_FLOOR, round(LOAD_SHARE * s_capacity / 100) * 100);
@@ -1314,9 +1313,10 @@ static void text_load(struct bench_report *rep)
 		"of that, lowered (x0.7 at a time) while the generator needed "
 		"more than %.0f%% of its CPU. The generator polls without "
 		"sleeping while a request is outstanding (--spin-us 0: it "
-		"sleeps between arrivals otherwise), and past the kernel's "
-		"real-time budget (sched_rt_runtime_us, 95%% of each second) "
-		"a SCHED_FIFO task is stopped for the rest of the second: a "
+		"sleeps between arrivals otherwise) for at most 80%% of its "
+		"CPU time (loadgen --poll-max): past the kernel's real-time "
+		"budget (sched_rt_runtime_us, 95%% of each second) a "
+		"SCHED_FIFO task is stopped for the rest of the second, a "
 		"50 ms stall in every second that would set every p99. At "
 		"the rate used it needed %.0f%% of its CPU alone, at most "
 		"%.0f%% in any measurement.",

@@ -221,25 +221,31 @@ static void *ponger(void *arg)
 	}
 }
 
+/* Keep this vcore busy until the other one has taken the uthread that
+ * sets *up (waking it if it parked already: "sleeping" mode). */
+static void await_other_vcore(const uint32_t *up, const char *what)
+{
+	uint64_t until = fast_ns() + 5 * NSEC_PER_SEC;
+
+	while (!load_acquire(up)) {
+		sched_poke_idle_vcore();
+		delay_ns(1000);
+		if (fast_ns() > until)
+			bench_die("the other vcore never took the %s.", what);
+	}
+}
+
 static int pinger_main(void *arg)
 {
 	struct pp *p = arg;
 	struct uthread *pong;
 	struct bmsg m = { 0 };
-	uint64_t until, deadline, c0, c1, n = 0;
+	uint64_t deadline, c0, c1, n = 0;
 
 	p->home = vcore_id();
 	if (uthread_create(&pong, NULL, ponger, p))
 		bench_die("uthread_create failed.");
-	until = fast_ns() + 5 * NSEC_PER_SEC;
-	/* Keep this vcore busy until the other one has taken the ponger
-	 * (waking it if it parked already: "sleeping" mode). */
-	while (!load_acquire(&p->other_up)) {
-		sched_poke_idle_vcore();
-		delay_ns(1000);
-		if (fast_ns() > until)
-			bench_die("the other vcore never took the ponger.");
-	}
+	await_other_vcore(&p->other_up, "ponger");
 	deadline = 0;
 	c0 = 0;
 	for (uint64_t i = 0;; i++) {
@@ -640,20 +646,14 @@ static int receiver_main(void *arg)
 	struct tput *t = arg;
 	struct bmsg m[BATCH];
 	struct iovec v[BATCH];
-	uint64_t expect[2] = { 0, 0 }, total = 0, t0, until;
+	uint64_t expect[2] = { 0, 0 }, total = 0, t0;
 	struct uthread *s1;
 	int ends = 0, turn = 0;
 
 	t->home = vcore_id();
 	if (uthread_create(&s1, NULL, sender1, t))
 		bench_die("uthread_create failed.");
-	until = fast_ns() + 5 * NSEC_PER_SEC;
-	while (!load_acquire(&t->up)) {
-		sched_poke_idle_vcore();
-		delay_ns(1000);
-		if (fast_ns() > until)
-			bench_die("the other vcore never took the sender.");
-	}
+	await_other_vcore(&t->up, "sender");
 	t0 = fast_ns();
 	t->deadline = t0 + dur_ns;
 	/* Release: pairs with the senders' load_acquire of go; the
@@ -878,21 +878,9 @@ static struct hist h_pipe_rt, h_pipe_ow, h_sock_rt, h_sock_ow, h_efd_rt,
 
 static void run_once(int r)
 {
-	bool ours_first = r % 2 == 0;
 	struct lat l;
 
-#define PAIR(ours_stmt, peer_stmt)                                          \
-	do {                                                                 \
-		if (ours_first) {                                            \
-			ours_stmt;                                           \
-			peer_stmt;                                           \
-		} else {                                                     \
-			peer_stmt;                                           \
-			ours_stmt;                                           \
-		}                                                            \
-	} while (0)
-
-	PAIR((l = measure_ours(PP_CHAN, false, &h_ch_rt, &h_ch_ow),
+	BENCH_PAIR(r, (l = measure_ours(PP_CHAN, false, &h_ch_rt, &h_ch_ow),
 	      S.ch_rt[r] = l.rt_p50, S.ch_ow[r] = l.ow_p50,
 	      S.ch_cpu[r] = l.cpu_per_rt,
 	      l = measure_ours(PP_RAW, false, &h_raw_rt, &h_raw_ow),
@@ -906,14 +894,13 @@ static void run_once(int r)
 	      S.efd_rt[r] = l.rt_p50));
 	l = measure_ours(PP_CHAN, true, &h_chs_rt, &h_chs_ow);
 	S.chs_rt[r] = l.rt_p50;
-	PAIR(S.t1b[r] = tput_ours(1, true, false),
+	BENCH_PAIR(r, S.t1b[r] = tput_ours(1, true, false),
 	     S.p1b[r] = tput_pipe(1, true));
 	S.t1bf[r] = tput_ours(1, true, true);
-	PAIR(S.t1s[r] = tput_ours(1, false, false),
+	BENCH_PAIR(r, S.t1s[r] = tput_ours(1, false, false),
 	     S.p1s[r] = tput_pipe(1, false));
-	PAIR(S.t2b[r] = tput_ours(2, true, false),
+	BENCH_PAIR(r, S.t2b[r] = tput_ours(2, true, false),
 	     S.p2b[r] = tput_pipe(2, true));
-#undef PAIR
 }
 
 static void note_pct(struct bench_report *rep, int row, const char *key,

@@ -662,39 +662,24 @@ static struct hist h_run, h_spsc, h_mutex, h_pipe;
 
 static void run_once(struct series *s, int r)
 {
-	/* Alternate who goes first, so warm-up or drift favours neither. */
-	bool ours_first = r % 2 == 0;
-
-#define PAIR(ours_stmt, peer_stmt)                                        \
-	do {                                                               \
-		if (ours_first) {                                          \
-			ours_stmt;                                         \
-			peer_stmt;                                         \
-		} else {                                                   \
-			peer_stmt;                                         \
-			ours_stmt;                                         \
-		}                                                          \
-	} while (0)
-
-	PAIR(s->spsc1[r] = measure_tput(K_SPSC, 1, 1, 64),
+	BENCH_PAIR(r, s->spsc1[r] = measure_tput(K_SPSC, 1, 1, 64),
 	     (s->mutex1[r] = measure_tput(K_MUTEX, 1, 1, 64),
 	      s->pipe1[r] = measure_tput(K_PIPE, 1, 1, 64)));
-	PAIR(s->spscb[r] = measure_tput(K_SPSC, BATCH, 1, 64),
+	BENCH_PAIR(r, s->spscb[r] = measure_tput(K_SPSC, BATCH, 1, 64),
 	     (s->mutexb[r] = measure_tput(K_MUTEX, BATCH, 1, 64),
 	      s->pipeb[r] = measure_tput(K_PIPE, BATCH, 1, 64)));
-	PAIR(s->mpsc[r] = measure_tput(K_MPSC, 1, g_nprod_mpsc,
+	BENCH_PAIR(r, s->mpsc[r] = measure_tput(K_MPSC, 1, g_nprod_mpsc,
 					    RING_MPSC_MSG_SIZE),
 	     s->mpsc_mutex[r] = measure_tput(K_MUTEX, 1,
 						  g_nprod_mpsc,
 						  RING_MPSC_MSG_SIZE));
 
-	PAIR((measure_lat(K_SPSC, &h_run, &h_spsc),
+	BENCH_PAIR(r, (measure_lat(K_SPSC, &h_run, &h_spsc),
 	      s->lat_spsc[r] = (double)hist_percentile(&h_run, 50)),
 	     (measure_lat(K_MUTEX, &h_run, &h_mutex),
 	      s->lat_mutex[r] = (double)hist_percentile(&h_run, 50),
 	      measure_lat(K_PIPE, &h_run, &h_pipe),
 	      s->lat_pipe[r] = (double)hist_percentile(&h_run, 50)));
-#undef PAIR
 }
 
 static void note_pcts(struct bench_report *rep, int row, const char *who,
