@@ -91,29 +91,48 @@ def test_against_memcached():
             check_steps(doc)
 
 
+def loadgen_cpu(port, *args):
+    """Run loadgen quietly against port: (exit code, its cpu time, the
+    wall time, its stderr)."""
+    start = time.monotonic()
+    gen = subprocess.Popen([LOADGEN, "-s", "127.0.0.1:%d" % port, "-q",
+                            *args], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(gen.pid, 0)
+    wall = time.monotonic() - start
+    err = gen.stderr.read().decode().strip()
+    gen.stderr.close()
+    return (os.waitstatus_to_exitcode(status), ru.ru_utime + ru.ru_stime,
+            wall, err)
+
+
 def test_poll_budget():
     """--spin-us 1e6 would spin through the whole window; --poll-max 20
-    must hold the generator to about a fifth of the cpu all the same."""
+    must hold the generator to about a fifth of the cpu all the same,
+    also when every connection waits for a slow server (arrivals then
+    fall due with nowhere to go: the generator must sleep for a reply)."""
     proc, port = start_memcached()
     try:
-        start = time.monotonic()
-        gen = subprocess.Popen([LOADGEN, "-s", "127.0.0.1:%d" % port, "-r",
-                                "500", "-d", "2", "-w", "0.2", "-c", "2",
-                                "-k", "100", "--spin-us", "1000000",
-                                "--poll-max", "20", "-q"],
-                               stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-        _, status, ru = os.wait4(gen.pid, 0)
-        wall = time.monotonic() - start
-        gen.returncode = os.waitstatus_to_exitcode(status)
+        rc, cpu, wall, err = loadgen_cpu(port, "-r", "500", "-d", "2", "-w",
+                                         "0.2", "-c", "2", "-k", "100",
+                                         "--spin-us", "1000000",
+                                         "--poll-max", "20")
     finally:
         proc.kill()
         proc.wait()
-    cpu = ru.ru_utime + ru.ru_stime
-    check(gen.returncode == 0, "loadgen --poll-max 20 exits 0 (rc %d: %s)"
-          % (gen.returncode, gen.stderr.read().decode().strip()))
+    check(rc == 0, "loadgen --poll-max 20 exits 0 (rc %d: %s)" % (rc, err))
     check(cpu < 0.6 * wall, "--poll-max 20 caps polling: %.2f s of cpu in "
           "%.2f s" % (cpu, wall))
+    srv = FakeServer(slow_handler)
+    rc, cpu, wall, err = loadgen_cpu(srv.port, "-r", "1k", "-d", "2", "-w",
+                                     "0", "-c", "2", "-k", "100",
+                                     "--no-preload", "--grace", "0.5",
+                                     "--poll-max", "20")
+    srv.close()
+    check(rc == 0, "loadgen against a slow server exits 0 (rc %d: %s)"
+          % (rc, err))
+    check(cpu < 0.6 * wall, "--poll-max 20 caps polling while backlogged: "
+          "%.2f s of cpu in %.2f s" % (cpu, wall))
 
 
 def check_steps(doc):
@@ -211,6 +230,18 @@ def hangup_handler(c):
             c.sendall(b"VERSION 1.6.18\r\n")
         else:
             return          # hang up at the first real request
+
+
+def slow_handler(c):
+    """Every get answered after 20 ms: far below the offered rate."""
+    for line in lines(c):
+        if line == b"version":
+            c.sendall(b"VERSION 1.6.18\r\n")
+        elif line.startswith(b"get "):
+            time.sleep(0.02)
+            c.sendall(b"END\r\n")
+        else:
+            c.sendall(b"STORED\r\n")
 
 
 def wrong_key_handler(c):

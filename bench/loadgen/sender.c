@@ -895,8 +895,10 @@ static uint64_t turn_wait_ns(struct sender *s, uint64_t now, bool sent)
 		return s->next - now - s->cfg->spin_ns;
 	if (!poll_budget_spent(s, now))
 		return 0;
+	/* An arrival already due waits for a connection, so for a reply:
+	 * only a future one bounds the sleep. */
 	until = s->poll_from + POLL_PERIOD_NS;
-	if (s->next < until)
+	if (s->next > now && s->next < until)
 		until = s->next;
 	return until > now ? until - now : 0;
 }
