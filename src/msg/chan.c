@@ -1048,9 +1048,26 @@ static ALWAYS_INLINE ssize_t chan__try_read(struct chan *c, void *buf,
 		}                                                            \
 	} while (0)
 
+/* The receive side's wait, once attempt gave -EAGAIN: spin hot, then
+ * check the peer, sleep on the doorbell and retry until attempt gives
+ * anything else, which is returned (as is a wait's error). */
+#define CHAN_RX_WAIT_FOR(c, flags, r, attempt)                               \
+	do {                                                                 \
+		struct chan_waiter wt_ = { 0 };                              \
+		int werr_;                                                   \
+		CHAN_HOT_WAIT(c, flags, r, attempt);                         \
+		while ((r) == -EAGAIN) {                                     \
+			CHAN_RX_GONE_CHECK(c, attempt);                      \
+			werr_ = chan__rx_wait(c, &wt_, flags);               \
+			if (werr_)                                           \
+				return werr_;                                \
+			(r) = (attempt);                                     \
+		}                                                            \
+		return (r);                                                  \
+	} while (0)
+
 ssize_t chan_read(struct chan *c, void *buf, size_t cap, int flags)
 {
-	struct chan_waiter wt = { 0 };
 	ssize_t r;
 
 	if (unlikely(!c || (!buf && cap)))
@@ -1058,15 +1075,7 @@ ssize_t chan_read(struct chan *c, void *buf, size_t cap, int flags)
 	r = chan__try_read(c, buf, cap);
 	if (likely(r != -EAGAIN))
 		return r;
-	CHAN_HOT_WAIT(c, flags, r, chan__try_read(c, buf, cap));
-	while (r == -EAGAIN) {
-		CHAN_RX_GONE_CHECK(c, chan__try_read(c, buf, cap));
-		r = chan__rx_wait(c, &wt, flags);
-		if (r)
-			return r;
-		r = chan__try_read(c, buf, cap);
-	}
-	return r;
+	CHAN_RX_WAIT_FOR(c, flags, r, chan__try_read(c, buf, cap));
 }
 
 static ALWAYS_INLINE int chan__try_read_batch(struct chan *c,
@@ -1125,7 +1134,6 @@ static ALWAYS_INLINE int chan__try_read_batch(struct chan *c,
 int chan_read_batch(struct chan *c, struct iovec *msgs, unsigned n,
 		    int flags)
 {
-	struct chan_waiter wt = { 0 };
 	int r;
 
 	if (!c || !msgs || n == 0 || n > INT32_MAX)
@@ -1133,15 +1141,7 @@ int chan_read_batch(struct chan *c, struct iovec *msgs, unsigned n,
 	r = chan__try_read_batch(c, msgs, n);
 	if (likely(r != -EAGAIN))
 		return r;
-	CHAN_HOT_WAIT(c, flags, r, chan__try_read_batch(c, msgs, n));
-	while (r == -EAGAIN) {
-		CHAN_RX_GONE_CHECK(c, chan__try_read_batch(c, msgs, n));
-		r = chan__rx_wait(c, &wt, flags);
-		if (r)
-			return r;
-		r = chan__try_read_batch(c, msgs, n);
-	}
-	return r;
+	CHAN_RX_WAIT_FOR(c, flags, r, chan__try_read_batch(c, msgs, n));
 }
 
 static ssize_t chan__try_peek(struct chan *c, const void **payload)
@@ -1168,7 +1168,6 @@ static ssize_t chan__try_peek(struct chan *c, const void **payload)
 
 ssize_t chan_peek(struct chan *c, const void **payload, int flags)
 {
-	struct chan_waiter wt = { 0 };
 	ssize_t r;
 
 	if (!c || !payload)
@@ -1179,15 +1178,7 @@ ssize_t chan_peek(struct chan *c, const void **payload, int flags)
 		return chan__try_peek(c, payload);
 	}
 	r = chan__try_peek(c, payload);
-	CHAN_HOT_WAIT(c, flags, r, chan__try_peek(c, payload));
-	while (r == -EAGAIN) {
-		CHAN_RX_GONE_CHECK(c, chan__try_peek(c, payload));
-		r = chan__rx_wait(c, &wt, flags);
-		if (r)
-			return r;
-		r = chan__try_peek(c, payload);
-	}
-	return r;
+	CHAN_RX_WAIT_FOR(c, flags, r, chan__try_peek(c, payload));
 }
 
 int chan_consume(struct chan *c)
