@@ -20,6 +20,7 @@
 #include "../src/super/req.c"
 
 #include "harness.h"
+#include "super_policy_stubs.h"
 
 /* ---- stand-ins for the rest of atolld ---- */
 
@@ -32,34 +33,11 @@ static struct super sup;
 static struct fake_window fake[CELLS_MAX];
 static int moves_done;
 
-struct cell *cell_find(struct super *s, const char *name)
-{
-	for (int i = 0; i < s->ncells; i++)
-		if (!strcmp(s->cells[i]->name, name))
-			return s->cells[i];
-	return NULL;
-}
-
 int cell_reserved(const struct cell *c)
 {
 	int n = CPU_COUNT(&c->cpus);
 
 	return c->provision > n ? c->provision : n;
-}
-
-int cell_pids(struct super *s, struct cell *cell, pid_t *pids, int cap)
-{
-	(void)s;
-	(void)cell;
-	(void)pids;
-	(void)cap;
-	return 0;
-}
-
-uint64_t proc_cpu_ns(pid_t pid)
-{
-	(void)pid;
-	return 0;
 }
 
 int cell_move_core(struct super *s, struct cell *from, struct cell *to,

@@ -41,6 +41,9 @@ static const char *socket_path(void)
 "      --mems LIST        NUMA memory nodes\n" \
 "      --class ll|cg      low latency (takes IRQs) or coarse grained\n" \
 "      --provision N      cores guaranteed on demand\n" \
+"      --want N           cores the cell could use (default: those it holds);\n" \
+"                         spare cores (free ones, idle provisioned ones of\n" \
+"                         other cells) are lent up to it by DRF\n" \
 "      --priority N       0-1000 (default 0); the latency controller takes\n" \
 "                         cores only from cells of lower priority\n" \
 "      --min-cores 0|1    fewest cores the latency controller leaves the cell\n" \
@@ -273,10 +276,26 @@ static const char *cpus_text(const struct json *c)
 	       jstr(c, "cpus");
 }
 
+/* A cell's loans, " lent:CPU<-FROM,...": FROM "(free)" for the free
+ * pool, with "(prov)" when the core stands on the owner's provision. */
+static void loans_text(const struct json *loans)
+{
+	for (size_t k = 0; loans && loans->type == JSON_ARR && k < loans->len;
+	     k++) {
+		const struct json *l = loans->kids[k];
+		const char *from = jstr(l, "from");
+
+		printf("%s%lld<-%s%s", k ? "," : " lent:", jint(l, "cpu"),
+		       *from ? from : "(free)",
+		       json_get(l, "provisioned") ? "(prov)" : "");
+	}
+}
+
 static void print_cells(const struct json *cells)
 {
-	printf("%-20s %-5s %-12s %5s %5s %9s %5s %s\n", "NAME", "CLASS", "CPUS",
-	       "CORES", "PROV", "MEM", "MEMS", "PIDS [allows:PEERS]");
+	printf("%-20s %-5s %-12s %5s %5s %5s %9s %5s %s\n", "NAME", "CLASS",
+	       "CPUS", "CORES", "PROV", "WANT", "MEM", "MEMS",
+	       "PIDS [allows:PEERS] [lent:CPU<-FROM]");
 	for (size_t i = 0; cells && i < cells->len; i++) {
 		const struct json *c = cells->kids[i], *pids = json_get(c, "pids");
 		const struct json *peers;
@@ -286,15 +305,17 @@ static void print_cells(const struct json *cells)
 			size_format((uint64_t)jint(c, "mem"), sz, sizeof(sz));
 		else
 			snprintf(sz, sizeof(sz), "-");
-		printf("%-20s %-5s %-12s %5lld %5lld %9s %5s", jstr(c, "name"),
-		       jstr(c, "class"), cpus_text(c), jint(c, "cores"),
-		       jint(c, "provision"), sz, jstr(c, "mems"));
+		printf("%-20s %-5s %-12s %5lld %5lld %5lld %9s %5s",
+		       jstr(c, "name"), jstr(c, "class"), cpus_text(c),
+		       jint(c, "cores"), jint(c, "provision"), jint(c, "want"),
+		       sz, jstr(c, "mems"));
 		for (size_t k = 0; pids && pids->type == JSON_ARR && k < pids->len; k++)
 			printf("%s%lld", k ? "," : " ", (long long)pids->kids[k]->i);
 		peers = json_get(c, "allowed_peers");
 		for (size_t k = 0; peers && peers->type == JSON_ARR && k < peers->len; k++)
 			if (peers->kids[k]->type == JSON_STR)
 				printf("%s%s", k ? "," : " allows:", peers->kids[k]->s);
+		loans_text(json_get(c, "borrowed"));
 		printf("%s\n", json_get(c, "destroying") ? " (destroying)" : "");
 	}
 }
@@ -325,19 +346,27 @@ static const char *pool_name(const char *cell)
 	return *cell ? cell : "(free)";
 }
 
-/* One core move of the latency controller, on one line. */
+/* One core move, on one line: the latency controller's with its
+ * figures, best-effort sharing's (lend.c) with its reason. */
 static void print_move(const struct json *mv)
 {
 	char when[32] = "?", tail[32], thr[32];
 	time_t t = (time_t)(jint(mv, "unix_ms") / 1000);
 	struct tm tm;
+	const char *dir = jstr(mv, "direction");
 
 	if (localtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
-	printf("  #%-4lld %s.%03lld  cpu %-3lld %s -> %s  (cell '%s': p%g %s %s %s %s, %lld samples in %lld ms)\n",
+	printf("  #%-4lld %s.%03lld  cpu %-3lld %s -> %s  ",
 	       jint(mv, "seq"), when, jint(mv, "unix_ms") % 1000,
 	       jint(mv, "cpu"), pool_name(jstr(mv, "from")),
-	       pool_name(jstr(mv, "to")), jstr(mv, "cell"),
+	       pool_name(jstr(mv, "to")));
+	if (strcmp(dir, "grow") && strcmp(dir, "shrink")) {
+		printf("(%s: %s)\n", dir, jstr(mv, "reason"));
+		return;
+	}
+	printf("(cell '%s': p%g %s %s %s %s, %lld samples in %lld ms)\n",
+	       jstr(mv, "cell"),
 	       jnum(mv, "percentile"),
 	       fmt_ns((uint64_t)jint(mv, "tail_ns"), tail, sizeof(tail)),
 	       !strcmp(jstr(mv, "direction"), "grow") ? ">" : "<",
@@ -550,7 +579,7 @@ static int build_spec(struct json_w *w, int argc, char **argv, bool create)
 			if (!v || (strcmp(v, "ll") && strcmp(v, "cg")))
 				return usage_err("--class must be ll or cg%s", "");
 			jw_kstr(w, "class", v);
-		} else if (!strcmp(o, "--provision")) {
+		} else if (!strcmp(o, "--provision") || !strcmp(o, "--want")) {
 			char *end;
 			long long n;
 
@@ -558,8 +587,8 @@ static int build_spec(struct json_w *w, int argc, char **argv, bool create)
 				return usage_err("%s needs a value", o);
 			n = strtoll(v, &end, 10);
 			if (!*v || *end || n < 0)
-				return usage_err("--provision '%s' must be a count of cores", v);
-			jw_kint(w, "provision", n);
+				return usage_err("%s '%s' must be a count of cores", o, v);
+			jw_kint(w, o + 2, n);
 		} else if (!strcmp(o, "--priority")) {
 			char *end;
 			long long n;
@@ -726,11 +755,12 @@ static int cmd_cell(int argc, char **argv)
 			char tgt[128];
 
 			cell = json_get(root, "cell");
-			printf("cell '%s' %s: cpus %s, class %s, provision %lld, min_cores %lld, priority %lld, latency target %s\n",
+			printf("cell '%s' %s: cpus %s, class %s, provision %lld, want %lld, min_cores %lld, priority %lld, latency target %s\n",
 			       jstr(cell, "name"),
 			       !strcmp(sub, "create") ? "created" : "resized",
 			       cpus_text(cell), jstr(cell, "class"),
-			       jint(cell, "provision"), jint(cell, "min_cores"),
+			       jint(cell, "provision"), jint(cell, "want"),
+			       jint(cell, "min_cores"),
 			       jint(cell, "priority"),
 			       target_text(json_get(cell, "latency"), tgt,
 					   sizeof(tgt)));

@@ -424,6 +424,7 @@ static int serve(struct super *s, int lfd)
 		}
 		mcp_tick(s);
 		latctl_tick(s);
+		lend_settle(s);
 		if (pfd[0].revents & POLLIN) {
 			int cfd = accept4(lfd, NULL, NULL,
 					  SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -710,6 +711,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "atolld: %s\n", msg);
 		return 1;
 	}
+	lend_settle(s); /* the journal may predate a change of wants */
 	lfd = listen_on(s->socket_path, msg);
 	if (lfd < 0) {
 		LOG_ERROR("%s", msg);

@@ -12,8 +12,10 @@
  * that the next start removes, and the client never saw success); destroy
  * journals "destroying" first and tears down second (a crash in between is
  * finished by the next start). Admission: each cell reserves
- * max(cores held, cores provisioned); the reservations never exceed the
- * cores this instance manages, so every provision can be honoured.
+ * max(cores held, cores provisioned), not counting cores it holds on loan
+ * from another cell's provision (which reserves them: lend.c); the
+ * reservations never exceed the cores this instance manages, so every
+ * provision can be honoured, if need be by taking its lent cores back.
  *
  * A CG cell created with min_cores 0 may lose its last core to the latency
  * controller. It then holds no core (cpus empty) and is frozen: its
@@ -103,7 +105,7 @@ static int ncores(const cpu_set_t *set)
 
 int cell_reserved(const struct cell *c)
 {
-	int n = ncores(&c->cpus);
+	int n = ncores(&c->cpus) - cell_prov_loans(c);
 
 	return c->provision > n ? c->provision : n;
 }
@@ -180,8 +182,9 @@ static int get_str(const struct json *req, const char *key, struct req_ctx *c,
 
 struct spec {
 	bool has_cores, has_cpus, has_mem, has_mems, has_class, has_prov;
-	bool has_prio, has_lat, has_min;
+	bool has_prio, has_lat, has_min, has_want;
 	int cores;
+	int want;
 	cpu_set_t cpus;
 	uint64_t mem;
 	cpu_set_t mems;
@@ -212,7 +215,8 @@ static int parse_spec(struct super *s, const struct json *req,
 				    "too many cores: %lld requested but this atolld manages only %d (cpus %s)",
 				    (long long)cv->i, managed, mlist);
 	}
-	if (req_get_int(req, "cores", 1, managed, c, &v, &has))
+	/* 0 only parks a min_cores 0 cell (cell_op_resize) */
+	if (req_get_int(req, "cores", 0, managed, c, &v, &has))
 		return -EINVAL;
 	sp->has_cores = has;
 	sp->cores = (int)v;
@@ -295,6 +299,10 @@ static int parse_spec(struct super *s, const struct json *req,
 		return -EINVAL;
 	sp->has_min = has;
 	sp->min_cores = (int)v;
+	if (req_get_int(req, "want", 0, managed, c, &v, &has))
+		return -EINVAL;
+	sp->has_want = has;
+	sp->want = (int)v;
 	return latctl_parse(req, c, &sp->lat, &sp->has_lat);
 }
 
@@ -325,6 +333,10 @@ static int check_min_cores(struct super *s, const char *name,
 	int mcps = self ? mcp_cell_count(name) : 0;
 
 	if (!squeezable) {
+		if (sp->has_cores && !sp->cores)
+			return req_fail(c, PROTO_E_RANGE,
+				    "cell '%s': 0 cores parks a cell (frozen, holding none), which needs min_cores 0 (class cg)",
+				    name);
 		if (!ncores(cpus))
 			return req_fail(c, PROTO_E_RANGE,
 				    "cell '%s' holds no core (it is frozen); give it cores (\"cores\" or \"cpus\") in the same request to make its min_cores 1",
@@ -347,13 +359,16 @@ static int check_min_cores(struct super *s, const char *name,
 }
 
 /* Choose the cores of a cell named name (self: its current state or NULL)
- * and check exclusivity and admission. */
+ * and check exclusivity and admission. Cores other cells hold on loan
+ * from its provision are its own to take back (lend_reclaim()), and a
+ * growing cell takes them before free cores. */
 static int place(struct super *s, const char *name, const struct cell *self,
 		 const struct spec *sp, struct req_ctx *c, cpu_set_t *out)
 {
-	cpu_set_t others, want;
+	cpu_set_t others, want, owed;
 	int other_res = 0, m = ncores(&s->managed), n, prov;
 
+	lend_owed(s, name, &owed);
 	CPU_ZERO(&others);
 	for (int i = 0; i < s->ncells; i++) {
 		if (s->cells[i] == self)
@@ -361,6 +376,11 @@ static int place(struct super *s, const char *name, const struct cell *self,
 		CPU_OR(&others, &others, &s->cells[i]->cpus);
 		other_res += cell_reserved(s->cells[i]);
 	}
+	/* Others' reservations do not count the owed cores: they are in
+	 * this cell's provision. */
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &owed))
+			CPU_CLR(i, &others);
 	if (sp->has_cpus) {
 		want = sp->cpus;
 		for (int i = 0; i < CPU_SETSIZE; i++) {
@@ -384,6 +404,13 @@ static int place(struct super *s, const char *name, const struct cell *self,
 					have++;
 				}
 		}
+		/* then its provisioned cores on loan, as Akaros does: they
+		 * are its own, and free cores stay for the others */
+		for (int i = 0; i < CPU_SETSIZE && have < sp->cores; i++)
+			if (CPU_ISSET(i, &owed)) {
+				CPU_SET(i, &want);
+				have++;
+			}
 		for (int i = 0; i < CPU_SETSIZE && have < sp->cores; i++)
 			if (CPU_ISSET(i, &s->managed) && !CPU_ISSET(i, &others) &&
 			    !CPU_ISSET(i, &want)) {
@@ -399,6 +426,10 @@ static int place(struct super *s, const char *name, const struct cell *self,
 		want = self->cpus;
 	}
 	n = ncores(&want);
+	/* Cores unchanged keep their loans: those from a provision are
+	 * reserved by it (cell_reserved()). */
+	if (!sp->has_cpus && !sp->has_cores)
+		n -= cell_prov_loans(self);
 	prov = sp->has_prov ? sp->prov : (self ? self->provision : 0);
 	if (other_res + (prov > n ? prov : n) > m) {
 		if (prov > n)
@@ -413,8 +444,28 @@ static int place(struct super *s, const char *name, const struct cell *self,
 	return 0;
 }
 
-/* ---- applying a configuration ---- */
+/* The want of cell name after the request (self: its state before, or
+ * NULL), own: the cores it holds of its own after it. Given, it may not
+ * be below own; else a new cell wants its cores, and a cell follows its
+ * own cores unless it asked for more. */
+static int want_of(const struct spec *sp, const struct cell *self, int own,
+		   const char *name, struct req_ctx *c, int *out)
+{
+	if (sp->has_want) {
+		if (sp->want < own)
+			return req_fail(c, PROTO_E_RANGE,
+				    "cell '%s': a want of %d cores is below the %d cores it holds of its own; want counts them (give at least %d)",
+				    name, sp->want, own, own);
+		*out = sp->want;
+	} else if (!self || self->want <= ncores(&self->cpus) - self->nloans) {
+		*out = own;
+	} else {
+		*out = self->want > own ? self->want : own;
+	}
+	return 0;
+}
 
+/* ---- applying a configuration ---- */
 
 /* Give every thread of every process in the cell the cell's cores. The
  * cpuset alone is not enough: since Linux 6.2 a mask set with
@@ -535,7 +586,7 @@ static void irqs_follow(struct super *s, struct cell *cell, bool was_cg,
 
 static const char *const create_keys[] = { "op", "name", "cores", "cpus",
 	"mem", "mems", "class", "provision", "priority", "latency",
-	"min_cores", NULL };
+	"min_cores", "want", NULL };
 
 int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 		   struct json_w *w)
@@ -545,7 +596,7 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 	struct cell *cell;
 	char msg[MSG_MAX];
 	cpu_set_t cpus;
-	int r;
+	int r, want = 0;
 
 	if (check_keys(req, create_keys, c) || get_name(req, c, &name) ||
 	    parse_spec(s, req, c, &sp))
@@ -554,6 +605,10 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 		return req_fail(c, PROTO_E_BADREQ,
 			    "cell '%s': say how many cores (\"cores\") or which (\"cpus\")",
 			    name);
+	if (sp.has_cores && !sp.cores)
+		return req_fail(c, PROTO_E_RANGE,
+			    "cell '%s': the field \"cores\" is 0; a new cell needs at least 1 core",
+			    name);
 	if (cell_find(s, name))
 		return req_fail(c, PROTO_E_EXISTS, "cell '%s' already exists", name);
 	if (s->ncells >= CELLS_MAX)
@@ -561,7 +616,8 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 			    name, CELLS_MAX);
 	if (place(s, name, NULL, &sp, c, &cpus) ||
 	    check_min_cores(s, name, NULL, &sp,
-			    sp.has_class ? sp.cls : CLASS_LL, &cpus, c))
+			    sp.has_class ? sp.cls : CLASS_LL, &cpus, c) ||
+	    want_of(&sp, NULL, ncores(&cpus), name, c, &want))
 		return -EINVAL;
 
 	cell = calloc(1, sizeof(*cell));
@@ -574,6 +630,7 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 	cell->mem = sp.has_mem ? sp.mem : 0;
 	cell->provision = sp.has_prov ? sp.prov : 0;
 	cell->priority = sp.has_prio ? sp.prio : 0;
+	cell->want = want;
 	cell->squeezable = sp.has_min && sp.min_cores == 0;
 	cell->lat = sp.lat;
 	latctl_restart(cell);
@@ -597,6 +654,7 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 			    name, msg);
 	}
 	LOG_INFO("cell '%s' created", name);
+	lend_settle(s);
 	jw_key(w, "cell");
 	cell_json(s, cell, w);
 	return 0;
@@ -604,7 +662,7 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 
 static const char *const resize_keys[] = { "op", "name", "cores", "cpus",
 	"mem", "mems", "class", "provision", "priority", "latency",
-	"min_cores", NULL };
+	"min_cores", "want", NULL };
 
 int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 		   struct json_w *w)
@@ -613,7 +671,8 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 	const char *name;
 	struct cell *cell, to, old;
 	char msg[MSG_MAX];
-	int r;
+	cpu_set_t owed;
+	int r, want = 0;
 
 	if (check_keys(req, resize_keys, c) || get_name(req, c, &name) ||
 	    parse_spec(s, req, c, &sp))
@@ -626,15 +685,27 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 			    name);
 	if (!sp.has_cores && !sp.has_cpus && !sp.has_mem && !sp.has_mems &&
 	    !sp.has_class && !sp.has_prov && !sp.has_prio && !sp.has_lat &&
-	    !sp.has_min)
+	    !sp.has_min && !sp.has_want)
 		return req_fail(c, PROTO_E_BADREQ,
-			    "cell '%s': a resize needs at least one of cores, cpus, mem, mems, class, provision, priority, latency, min_cores",
+			    "cell '%s': a resize needs at least one of cores, cpus, mem, mems, class, provision, priority, latency, min_cores, want",
 			    name);
 	to = *cell;
+	/* A resize that changes the cores makes them all its own. */
 	if (place(s, name, cell, &sp, c, &to.cpus) ||
 	    check_min_cores(s, name, cell, &sp,
-			    sp.has_class ? sp.cls : cell->cls, &to.cpus, c))
+			    sp.has_class ? sp.cls : cell->cls, &to.cpus, c) ||
+	    want_of(&sp, cell, CPU_EQUAL(&to.cpus, &cell->cpus) ?
+		    ncores(&cell->cpus) - cell->nloans : ncores(&to.cpus),
+		    name, c, &want))
 		return -EINVAL;
+	/* The owner asks for its provisioned cores: their borrowers give
+	 * them back first (revocations with their deadline in their MCPs). */
+	lend_owed(s, name, &owed);
+	CPU_AND(&owed, &owed, &to.cpus);
+	if (CPU_COUNT(&owed) && lend_reclaim(s, cell, &owed, msg))
+		return req_fail(c, PROTO_E_SYSTEM,
+			    "cell '%s' unchanged but for the provisioned cores taken back so far: %s",
+			    name, msg);
 	if (sp.has_mems)
 		to.mems = sp.mems;
 	if (sp.has_mem)
@@ -647,6 +718,7 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 		return req_fail(c, PROTO_E_SYSTEM, "cell '%s' unchanged: %s", name,
 			    msg);
 	cell->provision = to.provision;
+	cell->want = want;
 	irqs_follow(s, cell, old.cls == CLASS_CG,
 		    sp.has_class ? sp.cls == CLASS_CG : old.cls == CLASS_CG,
 		    &old.cpus, &c->notes);
@@ -673,6 +745,7 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 		cell->lat = old.lat;
 		cell->nloans = old.nloans;
 		cell->provision = old.provision;
+		cell->want = old.want;
 		apply(s, cell, &old.cpus, &old.mems, old.mem, ignore);
 		return req_fail(c, PROTO_E_SYSTEM, "cell '%s' unchanged: %s", name,
 			    msg);
@@ -682,6 +755,7 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 	LOG_INFO("cell '%s' resized", name);
 	mcp_cell_changed(s, name); /* grants follow the cores */
 	latctl_thaw_free(s);
+	lend_settle(s);
 	jw_key(w, "cell");
 	cell_json(s, cell, w);
 	return 0;
@@ -896,6 +970,7 @@ int cell_op_destroy(struct super *s, const struct json *req,
 		note_add(&c->notes, "the journal could not be rewritten: %s", msg);
 	LOG_INFO("cell '%s' destroyed", name);
 	latctl_thaw_free(s);
+	lend_settle(s);
 	jw_kstr(w, "destroyed", name);
 	return 0;
 }
@@ -1004,7 +1079,7 @@ static int get_cell_field(const struct json *req, const char *key,
 	return 0;
 }
 
-/* "borrowed": the cores the latency controller gave the cell. */
+/* "borrowed": the cores the cell holds on loan. */
 static void loans_json(const struct cell *cell, struct json_w *w)
 {
 	jw_key(w, "borrowed");
@@ -1013,6 +1088,12 @@ static void loans_json(const struct cell *cell, struct json_w *w)
 		jw_obj(w);
 		jw_kint(w, "cpu", cell->loans[i].cpu);
 		jw_kstr(w, "from", cell->loans[i].from);
+		/* only when set: the latency controller's loans read as
+		 * before */
+		if (cell->loans[i].prov)
+			jw_kbool(w, "provisioned", true);
+		if (cell->loans[i].drf)
+			jw_kbool(w, "best_effort", true);
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
@@ -1213,6 +1294,7 @@ void cell_json(struct super *s, const struct cell *cell, struct json_w *w)
 	jw_kint(w, "mem", (int64_t)cell->mem);
 	jw_kint(w, "provision", cell->provision);
 	jw_kint(w, "reserved", cell_reserved(cell));
+	jw_kint(w, "want", cell->want);
 	jw_kint(w, "priority", cell->priority);
 	jw_kint(w, "min_cores", cell->squeezable ? 0 : 1);
 	jw_kbool(w, "frozen", cell->frozen);
@@ -1289,6 +1371,7 @@ int journal_write(struct super *s, char *msg)
 		jw_kstr(&w, "mems", list);
 		jw_kint(&w, "mem", (int64_t)c->mem);
 		jw_kint(&w, "provision", c->provision);
+		jw_kint(&w, "want", c->want);
 		jw_kint(&w, "priority", c->priority);
 		jw_key(&w, "latency");
 		latctl_target_json(&c->lat, &w);
@@ -1394,12 +1477,20 @@ static int jint(const struct json *o, const char *key, int64_t *out)
 	return 0;
 }
 
+/* An optional boolean member, false when absent. */
+static bool jbool(const struct json *o, const char *key)
+{
+	const struct json *v = json_get(o, key);
+
+	return v && v->type == JSON_BOOL && v->b;
+}
+
 static int load_cell(struct super *s, const struct json *o, struct cell *c,
 		     char *msg)
 {
 	const char *name, *cls, *cpus, *mems;
 	const struct json *irqs, *pids, *peers, *d, *loans;
-	int64_t mem, prov, prio = 0, min = 1, parked;
+	int64_t mem, prov, prio = 0, min = 1, parked, want;
 	cpu_set_t held;
 
 	if (o->type != JSON_OBJ || jstr(o, "name", &name) || !name_valid(name) ||
@@ -1511,9 +1602,20 @@ static int load_cell(struct super *s, const struct json *o, struct cell *c,
 				continue;
 			l->cpu = (int)cpu;
 			snprintf(l->from, sizeof(l->from), "%s", from);
+			l->prov = jbool(loans->kids[i], "provisioned") && *from;
+			l->drf = jbool(loans->kids[i], "best_effort");
 			c->nloans++;
 		}
 	}
+	/* Optional: journals before best-effort sharing have none. A cell
+	 * wants its own cores, and a frozen one the core it lost. */
+	want = CPU_COUNT(&c->cpus) - c->nloans;
+	if (c->frozen)
+		want = 1;
+	if (json_get(o, "want") &&
+	    (jint(o, "want", &want) || want < 0 || want > CPU_SETSIZE))
+		goto bad;
+	c->want = (int)want;
 	return 0;
 bad:
 	snprintf(msg, MSG_MAX, "the journal has a malformed cell entry");

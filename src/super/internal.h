@@ -1,7 +1,7 @@
 /* internal.h - atolld's private declarations: inventory, enforcement
  * backends (cgroup v2, cgroup v1, affinity), cells, IRQs, the journal,
  * MCP registrations and core grants (mcp.c), the latency controller
- * (latctl.c).
+ * (latctl.c), best-effort cores lent by DRF (lend.c, drf.c).
  *
  * atolld is single-threaded: one event loop owns every structure here, so
  * nothing below takes a lock. Functions return 0 or -errno; those that can
@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include <atoll/compiler.h>
@@ -160,11 +161,17 @@ struct lat_target {
 	double pct;                 /* percentile, (0, 100] */
 };
 
-/* A core the latency controller gave a cell: from is the cell it came
- * from, "" for the free pool; it goes back there. */
+/* A core a cell holds on loan: from is the core's owner, "" for the free
+ * pool; it goes back there. The latency controller lends (latctl.c), and
+ * so does best-effort sharing (lend.c, drf set). prov: the core stands
+ * on the owner's idle provision, which reserves it for admission, so the
+ * borrower's reservation does not count it (cell_reserved()); the owner
+ * takes it back as soon as it asks for its cores. */
 struct cell_loan {
 	int cpu;
 	char from[PROTO_NAME_MAX + 1];
+	bool prov;
+	bool drf;        /* lent for the cell's want (DRF), not by latctl */
 };
 
 enum lat_action { LAT_NONE, LAT_GREW, LAT_SHRANK, LAT_BLOCKED };
@@ -191,6 +198,10 @@ struct cell {
 	cpu_set_t mems;
 	uint64_t mem;        /* bytes, 0 = unlimited */
 	int provision;       /* cores guaranteed on demand */
+	int want;            /* best-effort demand: cores it could use,
+			      * loans included; >= its own cores when set
+			      * (cell.c); 0 for a frozen cell: parked by
+			      * the operator, it takes no core back */
 	bool destroying;     /* journaled before teardown */
 	int nirqs;
 	struct irq_saved irqs[CELL_IRQS_MAX];
@@ -236,8 +247,49 @@ struct super {
 };
 
 struct cell *cell_find(struct super *s, const char *name);
-/* Cores a cell reserves for admission: max(cores held, provision). */
+/* Cores a cell reserves for admission: max(cores held, provision), where
+ * cores lent to it from another cell's provision are not counted (that
+ * provision reserves them). */
 int cell_reserved(const struct cell *c);
+/* Cores the cell holds on loan from another cell's provision. */
+static inline int cell_prov_loans(const struct cell *c)
+{
+	int n = 0;
+
+	for (int k = 0; k < c->nloans; k++)
+		n += c->loans[k].prov;
+	return n;
+}
+
+/* Remove the cell's loan i, keeping the others in order. */
+static inline void cell_loan_drop(struct cell *c, int i)
+{
+	memmove(&c->loans[i], &c->loans[i + 1],
+		(size_t)(c->nloans - i - 1) * sizeof(c->loans[0]));
+	c->nloans--;
+}
+
+/* Put back at i a loan cell_loan_drop() took out. */
+static inline void cell_loan_undrop(struct cell *c, int i,
+				    const struct cell_loan *l)
+{
+	memmove(&c->loans[i + 1], &c->loans[i],
+		(size_t)(c->nloans - i) * sizeof(c->loans[0]));
+	c->loans[i] = *l;
+	c->nloans++;
+}
+
+/* The sum of the cells' reservations (admission keeps it within the
+ * managed cores). */
+static inline int super_reserved(struct super *s)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->ncells; i++)
+		n += cell_reserved(s->cells[i]);
+	return n;
+}
+
 /* Whether n is a valid cell name (see PROTO_NAME_MAX). */
 bool name_valid(const char *n);
 
@@ -346,11 +398,22 @@ void latctl_tick(struct super *s);
  * samples from two cumulative snapshots of one histogram). */
 void latctl_add_delta(struct hist *win, const struct hist *now,
 		      const struct hist *prev);
-/* Cell name is gone: loans from it now return to the free pool. */
+/* Cell name is gone: loans from it become free-pool loans (no provision
+ * backs them any more). */
 void latctl_forget_lender(struct super *s, const char *name);
+/* A managed core no cell holds, which cell may take as a core counted in
+ * its reservation without breaking admission; with cell NULL, any core
+ * no cell holds. -1 if none. */
+int latctl_free_core(struct super *s, const struct cell *cell);
 /* Give each frozen cell a free core, if one is free and admission allows
  * (after a destroy or a resize freed cores): it runs again. */
 void latctl_thaw_free(struct super *s);
+/* Record in the move ring a core moved by lend.c (which logs it):
+ * direction "lend", "provision", "reclaim" or "return", the borrowing
+ * cell, from and to ("" = the free pool), and why. */
+void latctl_note_move(const char *direction, const char *cell,
+		      const char *from, const char *to, int cpu,
+		      const char *reason);
 /* "cell.top": every cell with its load counters and latency figures, and
  * the recent core moves. Read-only. */
 int latctl_op_top(struct super *s, const struct json *req, struct req_ctx *c,
@@ -365,6 +428,38 @@ void latctl_status_json(struct super *s, struct json_w *w);
  * it). On failure nothing changed: -errno and a sentence in msg. */
 int cell_move_core(struct super *s, struct cell *from, struct cell *to,
 		   int cpu, char *msg);
+
+/* ---- best-effort cores (lend.c) ---- */
+
+/* One cell as Dominant Resource Fairness sees it. */
+struct drf_cand {
+	const char *name;
+	int held;          /* cores held now, loans included */
+	int want;          /* it asks for more while held < want */
+	uint64_t mem;      /* memory limit, bytes; 0 = none */
+	int priority;
+};
+
+/* Which of the n cells gets the next spare core: among those with held
+ * < want, the lowest dominant share max(held / managed, mem / mem_total)
+ * (a cell without a memory limit counts 0 for memory), ties to the
+ * higher priority, then the smaller name. The index, or -1 if no cell
+ * wants a core. Pure: no atolld state. */
+int drf_pick(const struct drf_cand *c, int n, int managed,
+	     uint64_t mem_total);
+/* Bring the loans in line with the cells: loans of provisioned cores the
+ * owner no longer leaves idle, and best-effort loans above a cell's want,
+ * go back; then spare cores (free ones, and idle provisioned ones, as
+ * loans owed to their owner) go one at a time to cells below their want,
+ * by drf_pick(). Run after each change to the cells and each tick. */
+void lend_settle(struct super *s);
+/* Into out: the cores other cells hold on loan from owner's provision. */
+void lend_owed(struct super *s, const char *owner, cpu_set_t *out);
+/* Take back from their borrowers the cores of cpus lent from owner's
+ * provision (the borrowers' MCPs get a revocation with its deadline).
+ * 0, or -errno and msg (the cores taken back so far stay with owner). */
+int lend_reclaim(struct super *s, struct cell *owner, const cpu_set_t *cpus,
+		 char *msg);
 
 /* Kill everything in a cell (SIGTERM, grace, SIGKILL), restore its IRQs
  * and remove its cgroup. */

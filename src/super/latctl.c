@@ -38,9 +38,15 @@
  * an empty window not at all). An operator's resize of a cell's cores
  * makes them its own (its loans are forgotten); a cell destroyed frees
  * all its cores.
- * A frozen cell takes a free core back whenever one is free and nobody
- * above ut took it first (latctl_thaw_free(): after each tick, destroy
- * and resize), so it does not stay frozen beside an idle core.
+ * Best-effort loans (lend.c, drf set) live beside these: the controller
+ * never gives them back (they follow the cell's want), but a donor may
+ * give one on; a core lent from a provision stays marked prov wherever
+ * it goes, owed to and reserved by its owner.
+ * A frozen cell that wants a core (a squeezed one; a cell the operator
+ * parked with 0 cores wants none) takes a free core back whenever one is
+ * free and nobody above ut took it first (latctl_thaw_free(): after each
+ * tick, destroy and resize), so it does not stay frozen beside an idle
+ * core.
  * Cells without a target are measured too when they have MCPs (windows
  * of LATCTL_WINDOW_DEFAULT_MS), for `atoll top`, and never act. A cell's
  * window starts afresh when its target changes or an MCP registers in it
@@ -74,6 +80,8 @@ struct latctl_move {
 	int64_t unix_ms;            /* CLOCK_REALTIME, for people */
 	char cell[PROTO_NAME_MAX + 1];
 	bool grow;                  /* toward cell (tail > ut), else back */
+	char direction[12];         /* grow, shrink, or lend.c's moves */
+	char reason[256];
 	char from[PROTO_NAME_MAX + 1];  /* "" = the free pool */
 	char to[PROTO_NAME_MAX + 1];
 	int cpu;
@@ -196,8 +204,11 @@ void latctl_forget_lender(struct super *s, const char *name)
 {
 	for (int i = 0; i < s->ncells; i++)
 		for (int k = 0; k < s->cells[i]->nloans; k++)
-			if (!strcmp(s->cells[i]->loans[k].from, name))
+			if (!strcmp(s->cells[i]->loans[k].from, name)) {
+				/* no provision backs it any more */
 				s->cells[i]->loans[k].from[0] = '\0';
+				s->cells[i]->loans[k].prov = false;
+			}
 }
 
 /* ---- deciding ---- */
@@ -209,26 +220,19 @@ static bool measured(const struct cell *cell)
 	       (cell->lat.on || mcp_cell_count(cell->name) > 0);
 }
 
-static int total_reserved(struct super *s)
-{
-	int n = 0;
-
-	for (int i = 0; i < s->ncells; i++)
-		n += cell_reserved(s->cells[i]);
-	return n;
-}
-
-/* A managed core no cell holds, which cell may take without breaking
- * admission (its reservation may grow by one); -1 if none. */
-static int free_core(struct super *s, const struct cell *cell)
+int latctl_free_core(struct super *s, const struct cell *cell)
 {
 	cpu_set_t used;
-	int grown = ncores(cell) + 1;
-	int res = total_reserved(s) - cell_reserved(cell) +
-		  (grown > cell->provision ? grown : cell->provision);
 
-	if (res > CPU_COUNT(&s->managed))
-		return -1;
+	if (cell) {
+		/* cell_reserved() with one more core counted */
+		int grown = ncores(cell) - cell_prov_loans(cell) + 1;
+		int res = super_reserved(s) - cell_reserved(cell) +
+			  (grown > cell->provision ? grown : cell->provision);
+
+		if (res > CPU_COUNT(&s->managed))
+			return -1;
+	}
 	CPU_ZERO(&used);
 	for (int i = 0; i < s->ncells; i++)
 		CPU_OR(&used, &used, &s->cells[i]->cpus);
@@ -289,22 +293,6 @@ static int loan_of(const struct cell *cell, int cpu)
 	return -1;
 }
 
-static void loan_drop(struct cell *cell, int i)
-{
-	memmove(&cell->loans[i], &cell->loans[i + 1],
-		(size_t)(cell->nloans - i - 1) * sizeof(cell->loans[0]));
-	cell->nloans--;
-}
-
-/* Put back a loan loan_drop() took out at i. */
-static void loan_undrop(struct cell *cell, int i, const struct cell_loan *l)
-{
-	memmove(&cell->loans[i + 1], &cell->loans[i],
-		(size_t)(cell->nloans - i) * sizeof(cell->loans[0]));
-	cell->loans[i] = *l;
-	cell->nloans++;
-}
-
 /* The core a donor gives: the one it borrowed last, else its highest. */
 static int donor_core(struct cell *d)
 {
@@ -347,11 +335,11 @@ static void set_state(struct cell *cell, enum lat_action a, const char *cause,
 	snprintf(w->logged, sizeof(w->logged), "%s", cause);
 }
 
-static void record_move(struct cell *cell, bool grow, const char *from,
-			const char *to, int cpu)
+/* A new move in the ring, numbered and timed. */
+static struct latctl_move *move_new(const char *cell, const char *direction,
+				    const char *from, const char *to, int cpu)
 {
 	struct latctl_move *mv = &moves[moves_total % LATCTL_MOVES_MAX];
-	const struct lat_window *w = &cell->win;
 	struct timespec rt;
 
 	clock_gettime(CLOCK_REALTIME, &rt);
@@ -359,11 +347,22 @@ static void record_move(struct cell *cell, bool grow, const char *from,
 	mv->seq = ++moves_total;
 	mv->at_ns = now_ns();
 	mv->unix_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
-	snprintf(mv->cell, sizeof(mv->cell), "%s", cell->name);
-	mv->grow = grow;
+	snprintf(mv->cell, sizeof(mv->cell), "%s", cell);
+	snprintf(mv->direction, sizeof(mv->direction), "%s", direction);
 	snprintf(mv->from, sizeof(mv->from), "%s", from);
 	snprintf(mv->to, sizeof(mv->to), "%s", to);
 	mv->cpu = cpu;
+	return mv;
+}
+
+static void record_move(struct cell *cell, bool grow, const char *from,
+			const char *to, int cpu)
+{
+	struct latctl_move *mv = move_new(cell->name, grow ? "grow" : "shrink",
+					  from, to, cpu);
+	const struct lat_window *w = &cell->win;
+
+	mv->grow = grow;
 	mv->pct = cell->lat.pct;
 	mv->tail_ns = w->tail_ns;
 	mv->threshold_ns = grow ? cell->lat.ut_ns : cell->lat.lt_ns;
@@ -375,8 +374,18 @@ static void record_move(struct cell *cell, bool grow, const char *from,
 		  (unsigned long long)mv->samples, grow ? "above" : "below",
 		  grow ? "ut" : "lt", (unsigned long long)mv->threshold_ns, cpu,
 		  pool_name(from), pool_name(to));
+	snprintf(mv->reason, sizeof(mv->reason), "%s", cell->win.reason);
 	LOG_INFO("latctl: move %llu: cell '%s': %s",
 		 (unsigned long long)mv->seq, cell->name, cell->win.reason);
+}
+
+void latctl_note_move(const char *direction, const char *cell,
+		      const char *from, const char *to, int cpu,
+		      const char *reason)
+{
+	struct latctl_move *mv = move_new(cell, direction, from, to, cpu);
+
+	snprintf(mv->reason, sizeof(mv->reason), "%s", reason);
 }
 
 /* Tail above ut: take one core. */
@@ -395,7 +404,7 @@ static void grow(struct super *s, struct cell *cell)
 			  CELL_LOANS_MAX);
 		return;
 	}
-	cpu = free_core(s, cell);
+	cpu = latctl_free_core(s, cell);
 	if (cpu < 0) {
 		donor = pick_donor(s, cell);
 		if (!donor) {
@@ -413,14 +422,16 @@ static void grow(struct super *s, struct cell *cell)
 		if (k >= 0) {
 			taken = donor->loans[k];
 			snprintf(lender, sizeof(lender), "%s", taken.from);
-			loan_drop(donor, k);
+			cell_loan_drop(donor, k);
 		}
 	}
 	/* The loans change first: cell_move_core() journals them with the
 	 * cores. A core coming home is no loan. */
 	owed = strcmp(lender, cell->name);
 	if (owed) {
-		cell->loans[cell->nloans].cpu = cpu;
+		/* A core of a provision stays on it, wherever it goes. */
+		cell->loans[cell->nloans] = (struct cell_loan){
+			.cpu = cpu, .prov = k >= 0 && taken.prov };
 		snprintf(cell->loans[cell->nloans].from,
 			 sizeof(cell->loans[0].from), "%s", lender);
 		cell->nloans++;
@@ -429,7 +440,7 @@ static void grow(struct super *s, struct cell *cell)
 		if (owed)
 			cell->nloans--;
 		if (k >= 0)
-			loan_undrop(donor, k, &taken);
+			cell_loan_undrop(donor, k, &taken);
 		set_state(cell, LAT_BLOCKED, "move-failed",
 			  "moving cpu %d from %s failed: %s",
 			  cpu, pool_name(donor ? donor->name : ""), msg);
@@ -443,7 +454,7 @@ static void grow(struct super *s, struct cell *cell)
 static bool admits(struct super *s, const struct cell *from,
 		   const struct cell *to)
 {
-	int res = total_reserved(s), n;
+	int res = super_reserved(s), n;
 
 	if (from) {
 		n = ncores(from) - 1;
@@ -464,9 +475,14 @@ static void shrink(struct super *s, struct cell *cell, const char *why)
 	struct cell *lender;
 	struct cell_loan loan;
 	char msg[MSG_MAX];
+	int k;
 
 	loans_prune(cell);
-	if (!cell->nloans) {
+	/* The controller gives back only what it took: best-effort loans
+	 * (lend.c) follow the cell's want. */
+	for (k = cell->nloans - 1; k >= 0 && cell->loans[k].drf; k--)
+		;
+	if (k < 0) {
 		set_state(cell, LAT_NONE, "nothing-borrowed",
 			  "%s; nothing borrowed to give back", why);
 		return;
@@ -477,13 +493,15 @@ static void shrink(struct super *s, struct cell *cell, const char *why)
 			  why, floor_of(cell));
 		return;
 	}
-	loan = cell->loans[cell->nloans - 1];
-	lender = *loan.from ? cell_find(s, loan.from) : NULL;
+	loan = cell->loans[k];
+	/* A core of an idle provision goes back to being idle (free): its
+	 * owner did not ask for it. */
+	lender = *loan.from && !loan.prov ? cell_find(s, loan.from) : NULL;
 	if (lender && (lender->destroying || !admits(s, cell, lender)))
 		lender = NULL;
-	cell->nloans--; /* before the move, which journals it */
+	cell_loan_drop(cell, k); /* before the move, which journals it */
 	if (cell_move_core(s, cell, lender, loan.cpu, msg)) {
-		cell->nloans++;
+		cell_loan_undrop(cell, k, &loan);
 		set_state(cell, LAT_BLOCKED, "move-failed",
 			  "%s, but giving cpu %d back failed: %s",
 			  why, loan.cpu, msg);
@@ -601,9 +619,10 @@ void latctl_thaw_free(struct super *s)
 		struct cell *cell = s->cells[i];
 		int cpu;
 
-		if (!cell->frozen || cell->destroying)
+		/* want 0: the operator parked it (resize to 0 cores) */
+		if (!cell->frozen || cell->destroying || cell->want < 1)
 			continue;
-		cpu = free_core(s, cell);
+		cpu = latctl_free_core(s, cell);
 		if (cpu < 0)
 			continue;
 		if (cell_move_core(s, NULL, cell, cpu, msg))
@@ -624,16 +643,18 @@ static void move_json(const struct latctl_move *mv, struct json_w *w)
 	jw_kint(w, "at_ns", (int64_t)mv->at_ns);
 	jw_kint(w, "unix_ms", mv->unix_ms);
 	jw_kstr(w, "cell", mv->cell);
-	jw_kstr(w, "direction", mv->grow ? "grow" : "shrink");
+	jw_kstr(w, "direction", mv->direction);
 	jw_kstr(w, "from", mv->from);
 	jw_kstr(w, "to", mv->to);
 	jw_kint(w, "cpu", mv->cpu);
 	jw_kdouble(w, "percentile", mv->pct);
 	jw_kint(w, "tail_ns", (int64_t)mv->tail_ns);
-	jw_kstr(w, "threshold", mv->grow ? "ut" : "lt");
+	/* lend.c's moves have no threshold: "" and 0 */
+	jw_kstr(w, "threshold", mv->threshold_ns ? mv->grow ? "ut" : "lt" : "");
 	jw_kint(w, "threshold_ns", (int64_t)mv->threshold_ns);
 	jw_kint(w, "samples", (int64_t)mv->samples);
 	jw_kint(w, "window_ms", mv->window_ms);
+	jw_kstr(w, "reason", mv->reason);
 	jw_obj_end(w);
 }
 

@@ -1,0 +1,201 @@
+/* super_lend_policy.c - best-effort sharing's decisions (lend.c), on a
+ * simulated node of 8 cores and 64 GiB: lend.c, drf.c and the latency
+ * controller (latctl.c, for its free-core rule and move ring) are
+ * compiled in; a core move only rewrites the cpu sets. Checked:
+ *   - spare cores go one at a time by DRF (a cell with a big memory
+ *     limit waits), first free cores within admission, as free-pool
+ *     loans, then another cell's idle provision, as loans owed to it
+ *     that its reservation, not the borrower's, counts: the reservations
+ *     stay within the node;
+ *   - lend_reclaim() gives an owner its core back;
+ *   - a smaller want gives best-effort loans back, last first, and the
+ *     freed cores go on by DRF;
+ *   - a smaller provision turns a loan it no longer backs into a
+ *     free-pool loan when admission allows;
+ *   - every loan and return is in the cell.top move ring.
+ * Needs nothing from the machine. */
+#include "../src/super/drf.c"
+#include "../src/super/latctl.c"
+#include "../src/super/lend.c"
+#include "../src/super/req.c"
+
+#include "harness.h"
+#include "super_policy_stubs.h"
+
+/* ---- stand-ins for the rest of atolld ---- */
+
+static struct super sup;
+static int moves_done, journal_writes;
+
+int cell_reserved(const struct cell *c)
+{
+	int n = CPU_COUNT(&c->cpus) - cell_prov_loans(c);
+
+	return c->provision > n ? c->provision : n;
+}
+
+int mcp_cell_count(const char *cell)
+{
+	(void)cell;
+	return 0;
+}
+
+int mcp_cell_latency(const char *cell, struct hist *win)
+{
+	(void)cell;
+	(void)win;
+	return 0;
+}
+
+int journal_write(struct super *s, char *msg)
+{
+	(void)s;
+	(void)msg;
+	journal_writes++;
+	return 0;
+}
+
+int cell_move_core(struct super *s, struct cell *from, struct cell *to,
+		   int cpu, char *msg)
+{
+	(void)s;
+	(void)msg;
+	CHECK(!from || CPU_ISSET(cpu, &from->cpus));
+	CHECK(!to || !CPU_ISSET(cpu, &to->cpus));
+	for (int i = 0; !from && i < sup.ncells; i++)
+		CHECK(!CPU_ISSET(cpu, &sup.cells[i]->cpus));
+	if (from)
+		CPU_CLR(cpu, &from->cpus);
+	if (to)
+		CPU_SET(cpu, &to->cpus);
+	moves_done++;
+	return 0;
+}
+
+/* ---- the simulated node ---- */
+
+#define GIB (1ull << 30)
+
+static struct cell *add(const char *name, const char *cpus, int prov,
+			int want, uint64_t mem)
+{
+	struct cell *c = calloc(1, sizeof(*c));
+
+	CHECK(c != NULL);
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	CHECK_OK(cpulist_parse(cpus, &c->cpus));
+	c->provision = prov;
+	c->want = want;
+	c->mem = mem;
+	sup.cells[sup.ncells++] = c;
+	return c;
+}
+
+static const char *cpus_of(const struct cell *c)
+{
+	static char buf[8][64];
+	static int k;
+	char *b = buf[k++ % 8];
+
+	cpulist_format(&c->cpus, b, 64);
+	return b;
+}
+
+#define CHECK_CPUS(c, want)                                                 \
+	do {                                                                \
+		if (strcmp(cpus_of(c), (want))) {                           \
+			fprintf(stderr, "FAIL %s:%d: cell %s holds cpus %s, want %s\n", \
+				__FILE__, __LINE__, (c)->name, cpus_of(c),  \
+				(want));                                    \
+			exit(TEST_FAIL);                                    \
+		}                                                           \
+	} while (0)
+
+/* Loan k of c: cpu, owner, marks. */
+static void check_loan(const struct cell *c, int k, int cpu, const char *from,
+		       bool prov)
+{
+	CHECK(k < c->nloans);
+	CHECK_EQ(c->loans[k].cpu, cpu);
+	CHECK(!strcmp(c->loans[k].from, from));
+	CHECK_EQ(c->loans[k].prov, prov);
+	CHECK(c->loans[k].drf);
+}
+
+static const char *last_direction(void)
+{
+	return moves[(moves_total - 1) % LATCTL_MOVES_MAX].direction;
+}
+
+int main(void)
+{
+	struct cell *own, *kv, *web;
+	cpu_set_t set;
+
+	CHECK_OK(cpulist_parse("0-7", &sup.managed));
+	sup.inv.mem_total = 64 * GIB;
+	own = add("own", "0", 3, 1, 0);           /* 2 idle provisioned */
+	kv = add("kv", "1", 0, 4, 32 * GIB);       /* share 1/2 at once */
+	web = add("web", "2", 0, 3, 0);            /* share 1/8 */
+	CHECK_EQ(super_reserved(&sup), 5);
+
+	/* web first (lower share) from the free cores, then kv: one free
+	 * core left within admission, then own's idle provision */
+	lend_settle(&sup);
+	CHECK_CPUS(web, "2-4");
+	check_loan(web, 0, 3, "", false);
+	check_loan(web, 1, 4, "", false);
+	CHECK_CPUS(kv, "1,5-7");
+	check_loan(kv, 0, 5, "", false);
+	check_loan(kv, 1, 6, "own", true);
+	check_loan(kv, 2, 7, "own", true);
+	CHECK_CPUS(own, "0");
+	CHECK_EQ(cell_reserved(kv), 2);            /* own's provision: 2 */
+	CHECK_EQ(super_reserved(&sup), 8);
+	CHECK_EQ(moves_done, 5);
+	CHECK(!strcmp(last_direction(), "lend"));
+	lend_settle(&sup);                         /* settled: nothing */
+	CHECK_EQ(moves_done, 5);
+	printf("DRF lending: free cores, then an idle provision\n");
+
+	/* own asks for a core: kv gives cpu 7 back at once */
+	CPU_ZERO(&set);
+	CPU_SET(7, &set);
+	CHECK_OK(lend_reclaim(&sup, own, &set, (char[MSG_MAX]){ 0 }));
+	CHECK_CPUS(own, "0,7");
+	CHECK_CPUS(kv, "1,5-6");
+	CHECK(!strcmp(last_direction(), "reclaim"));
+	lend_settle(&sup);                         /* kv wants 4: none spare */
+	CHECK_CPUS(kv, "1,5-6");
+	CHECK_EQ(super_reserved(&sup), 8);
+	printf("the owner takes its core back\n");
+
+	/* web wants 1: its loans go back, last first; kv gets one */
+	web->want = 1;
+	lend_settle(&sup);
+	CHECK_CPUS(web, "2");
+	CHECK_EQ(web->nloans, 0);
+	CHECK_CPUS(kv, "1,3,5-6");
+	check_loan(kv, 2, 3, "", false);
+	CHECK(!strcmp(last_direction(), "lend"));
+	CHECK(!strcmp(moves[(moves_total - 2) % LATCTL_MOVES_MAX].direction,
+		      "return"));
+	CHECK(super_reserved(&sup) <= 8);
+	printf("a smaller want gives back; DRF hands on\n");
+
+	/* own's provision shrinks to what it holds: kv's loan of cpu 6 is
+	 * no longer backed, and becomes a free-pool loan (admission allows) */
+	own->provision = 2;
+	journal_writes = 0;
+	lend_settle(&sup);
+	CHECK_CPUS(kv, "1,3,5-6");
+	check_loan(kv, 1, 6, "", false);
+	CHECK_EQ(journal_writes, 1);
+	CHECK_EQ(super_reserved(&sup), 7);
+	printf("an unbacked loan turns to the free pool\n");
+
+	for (int i = 0; i < sup.ncells; i++)
+		free(sup.cells[i]);
+	printf("ok\n");
+	return TEST_PASS;
+}
