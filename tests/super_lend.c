@@ -15,7 +15,15 @@
  *     smaller want gives the core back;
  *   - with a many-core process (tests/mcp_client) in b: it is granted
  *     the lent core (2 vcores) and loses it through a revocation when a
- *     takes it back (1 vcore).
+ *     takes it back (1 vcore);
+ *   - best-effort cores never block a create: b (cpu 1, want 2) borrows
+ *     the free cpu 0; a create asking for more than can be taken back
+ *     (2 cores, a provision of 2, cpus 0-1) is refused with nothing
+ *     changed; `cell.create c --cores 1` takes cpu 0 back (b's MCP loses
+ *     its vcore, a "reclaim" move b -> c with its reason), which
+ *     survives a SIGKILL and restart; c parked and resized back to 1
+ *     core (no provision) takes it back the same way, and so does a
+ *     provision given to c parked (b then borrows the core from it).
  * Skips without root, cgroups or a freezer. */
 #include "super_mcp_common.c"
 
@@ -148,6 +156,109 @@ static void check_bad_want(struct inst *in)
 	printf("bad want refused, nothing changed: %s\n", after);
 }
 
+/* b (cpu 1, want 2) borrows the free cpu 0 as a best-effort core; a
+ * create of c for 1 core takes it back (b's MCP loses its vcore), one
+ * that asks for more than can be taken back changes nothing. */
+static void check_create_reclaims(struct inst *in)
+{
+	struct json_doc *d;
+	struct mcp_kid k;
+	struct view b;
+	char path[400], out[8192];
+	FILE *f;
+
+	expect_ok(in, "{\"op\":\"cell.create\",\"name\":\"b\",\"cpus\":\"1\",\"want\":2}");
+	b = view(in, "b");
+	CHECK(!strcmp(b.cpus, "0-1"));
+	CHECK_EQ(b.nloans, 1);
+	CHECK(!strcmp(b.from, ""));
+	CHECK(!b.prov && b.best_effort);
+	CHECK_EQ(b.reserved, 2);               /* a free-pool loan counts */
+	check_last_move(in, "lend", "", "b", 0);
+	mcp_spawn(in, "b", "busy", &k);
+	EXPECT_LINE(&k, "vcores 2", 5000);
+
+	/* more than can be taken back: refused, nothing changed */
+	expect_error(in, "{\"op\":\"cell.create\",\"name\":\"c\",\"cores\":2}",
+		     PROTO_E_NOCORES);
+	expect_error(in, "{\"op\":\"cell.create\",\"name\":\"c\",\"cores\":1,\"provision\":2}",
+		     PROTO_E_ADMISSION);
+	expect_error(in, "{\"op\":\"cell.create\",\"name\":\"c\",\"cpus\":\"0-1\"}",
+		     PROTO_E_BUSY);
+	b = view(in, "b");
+	CHECK(!strcmp(b.cpus, "0-1"));
+	CHECK_EQ(b.nloans, 1);
+	check_last_move(in, "lend", "", "b", 0);
+	CHECK_EQ(mcp_allocated(in, "b"), 2);
+
+	/* c asks for 1 core: b's best-effort core yields */
+	d = request(in, "{\"op\":\"cell.create\",\"name\":\"c\",\"cores\":1,\"class\":\"cg\",\"min_cores\":0}");
+	CHECK(reply_ok(d));
+	CHECK(!strcmp(json_get(json_get(json_root(d), "cell"), "cpus")->s, "0"));
+	json_free(d);
+	b = view(in, "b");
+	CHECK(!strcmp(b.cpus, "1"));
+	CHECK_EQ(b.nloans, 0);
+	CHECK_EQ(b.want, 2);                   /* still wants, nothing spare */
+	check_last_move(in, "reclaim", "b", "c", 0);
+	EXPECT_LINE(&k, "vcores 1", 5000);
+	CHECK_EQ(mcp_allocated(in, "b"), 1);
+	mcp_reap(&k);
+	CHECK_EQ(cli(in, out, sizeof(out), (const char *const[]){ "top",
+		 "--once", "--interval", "0.1", NULL }), 0);
+	CHECK(strstr(out, "cpu 0   b -> c  (reclaim: cell 'c' asked for cores") != NULL);
+	printf("a create takes back a best-effort core\n");
+
+	/* the journal has it: kill -9 and restart keep it */
+	snprintf(path, sizeof(path), "%s/cells.json", in->state);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	out[fread(out, 1, sizeof(out) - 1, f)] = '\0';
+	fclose(f);
+	CHECK(strstr(out, "best_effort") == NULL);
+	inst_kill(in, SIGKILL);
+	inst_start(in);
+	CHECK(!strcmp(view(in, "b").cpus, "1"));
+	CHECK_EQ(view(in, "b").nloans, 0);
+	CHECK(!strcmp(view(in, "c").cpus, "0"));
+	/* and nothing more: no core is spare for b */
+	expect_error(in, "{\"op\":\"cell.create\",\"name\":\"d\",\"cores\":1}",
+		     PROTO_E_NOCORES);
+	printf("the reclaim survives a restart\n");
+
+	/* a resize that grows c (no provision) takes it back too */
+	expect_ok(in, "{\"op\":\"cell.resize\",\"name\":\"c\",\"cores\":0}");
+	CHECK(!strcmp(view(in, "b").cpus, "0-1"));
+	check_last_move(in, "lend", "", "b", 0);
+	d = request(in, "{\"op\":\"cell.resize\",\"name\":\"c\",\"cores\":1}");
+	CHECK(reply_ok(d));
+	CHECK(!strcmp(json_get(json_get(json_root(d), "cell"), "cpus")->s, "0"));
+	json_free(d);
+	CHECK(!view(in, "c").frozen);
+	CHECK(!strcmp(view(in, "b").cpus, "1"));
+	CHECK_EQ(view(in, "b").nloans, 0);
+	check_last_move(in, "reclaim", "b", "c", 0);
+	printf("a resize takes back a best-effort core\n");
+
+	/* a provision too: c parks, b borrows cpu 0 from the free pool; a
+	 * provision of 1 for c is admitted by taking it back (to the free
+	 * pool), and b borrows it again, now from c's idle provision */
+	expect_ok(in, "{\"op\":\"cell.resize\",\"name\":\"c\",\"cores\":0}");
+	b = view(in, "b");
+	CHECK(!strcmp(b.cpus, "0-1") && !strcmp(b.from, "") && !b.prov);
+	expect_ok(in, "{\"op\":\"cell.resize\",\"name\":\"c\",\"provision\":1}");
+	b = view(in, "b");
+	CHECK(!strcmp(b.cpus, "0-1"));
+	CHECK(!strcmp(b.from, "c") && b.prov && b.best_effort);
+	CHECK_EQ(b.reserved, 1);
+	CHECK_EQ(view(in, "c").reserved, 1);
+	check_last_move(in, "lend", "c", "b", 0);
+	printf("a provision takes back a best-effort core\n");
+
+	expect_ok(in, "{\"op\":\"cell.destroy\",\"name\":\"c\",\"grace_ms\":100}");
+	expect_ok(in, "{\"op\":\"cell.destroy\",\"name\":\"b\",\"grace_ms\":100}");
+}
+
 int main(int argc, char **argv)
 {
 	struct inst in;
@@ -258,6 +369,8 @@ int main(int argc, char **argv)
 	expect_ok(&in, "{\"op\":\"cell.destroy\",\"name\":\"b\",\"grace_ms\":100}");
 	reap(sleeper);
 	expect_ok(&in, "{\"op\":\"cell.destroy\",\"name\":\"a\",\"grace_ms\":100}");
+
+	check_create_reclaims(&in);
 	inst_kill(&in, SIGTERM);
 	printf("ok\n");
 	return TEST_PASS;

@@ -12,6 +12,9 @@
  *     freed cores go on by DRF;
  *   - a smaller provision turns a loan it no longer backs into a
  *     free-pool loan when admission allows;
+ *   - a request for cores takes back best-effort loans from the free
+ *     pool (lend_revoke()), never a provision's loan or the latency
+ *     controller's, with "reclaim" moves naming the requester;
  *   - every loan and return is in the cell.top move ring.
  * Needs nothing from the machine. */
 #include "../src/super/drf.c"
@@ -193,6 +196,63 @@ int main(void)
 	CHECK_EQ(journal_writes, 1);
 	CHECK_EQ(super_reserved(&sup), 7);
 	printf("an unbacked loan turns to the free pool\n");
+
+	/* A request for cores takes back best-effort loans from the free
+	 * pool (kv's 3, 5, 6), never a latency controller's loan (web's
+	 * cpu 4, from the free pool too) nor a loan of a provision. */
+	CPU_SET(4, &web->cpus);
+	web->loans[web->nloans++] = (struct cell_loan){ .cpu = 4 };
+	CHECK(!cell_loan_revocable(&web->loans[0]));
+	CHECK(!cell_loan_revocable(&(struct cell_loan){ .cpu = 1, .from = "own",
+							.prov = true, .drf = true }));
+	lend_revocable(&sup, NULL, &set);
+	CHECK_EQ(CPU_COUNT(&set), 3);
+	CHECK(CPU_ISSET(3, &set) && CPU_ISSET(5, &set) && CPU_ISSET(6, &set));
+	lend_revocable(&sup, kv, &set);            /* not its own loans */
+	CHECK_EQ(CPU_COUNT(&set), 0);
+	CHECK_EQ(super_reserved(&sup), 8);
+	CPU_ZERO(&set);
+	CPU_SET(5, &set);
+	CHECK_EQ(lend_reserved_without(kv, &set), 3);
+	CPU_SET(4, &set);                          /* latctl's: still counted */
+	CHECK_EQ(lend_reserved_without(web, &set), 2);
+	{
+		cpu_set_t taken;
+
+		/* "new" takes cpu 5; cpu 6 goes back for admission only */
+		CPU_ZERO(&set);
+		CPU_SET(5, &set);
+		CPU_SET(6, &set);
+		CPU_ZERO(&taken);
+		CPU_SET(5, &taken);
+		moves_done = 0;
+		CHECK_OK(lend_revoke(&sup, "new", &set, &taken,
+				     (char[MSG_MAX]){ 0 }));
+		CHECK_EQ(moves_done, 2);
+		CHECK_CPUS(kv, "1,3");
+		CHECK_EQ(kv->nloans, 1);
+		check_loan(kv, 0, 3, "", false);
+		CHECK_CPUS(web, "2,4");
+		CHECK_EQ(super_reserved(&sup), 6);
+		for (int i = 2; i >= 1; i--) {
+			const struct latctl_move *mv =
+				&moves[(moves_total - (uint64_t)i) % LATCTL_MOVES_MAX];
+
+			CHECK(!strcmp(mv->direction, "reclaim"));
+			CHECK(!strcmp(mv->cell, "kv") && !strcmp(mv->from, "kv"));
+			CHECK_EQ(mv->cpu, i == 2 ? 5 : 6);
+			CHECK(!strcmp(mv->to, i == 2 ? "new" : ""));
+			CHECK(strstr(mv->reason, "best-effort") != NULL);
+		}
+		/* a stale request (cpu 4 is latctl's) moves nothing */
+		CPU_ZERO(&set);
+		CPU_SET(4, &set);
+		CHECK(lend_revoke(&sup, "new", &set, &set,
+				  (char[MSG_MAX]){ 0 }) < 0);
+		CHECK_EQ(moves_done, 2);
+		CHECK_CPUS(web, "2,4");
+	}
+	printf("a request takes back best-effort cores, and only those\n");
 
 	for (int i = 0; i < sup.ncells; i++)
 		free(sup.cells[i]);

@@ -358,23 +358,69 @@ static int check_min_cores(struct super *s, const char *name,
 	return 0;
 }
 
+/* Cores other cells hold on loan from the latency controller out of the
+ * free pool: not revocable (lend.c), named in a refusal. */
+static int latctl_held(struct super *s, const struct cell *self)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->ncells; i++)
+		for (int k = 0; s->cells[i] != self && k < s->cells[i]->nloans; k++)
+			n += !s->cells[i]->loans[k].drf &&
+			     !s->cells[i]->loans[k].prov;
+	return n;
+}
+
+/* The sum of the reservations of the cells other than self once the
+ * revocable loans of revoked are taken back. */
+static int others_reserved(struct super *s, const struct cell *self,
+			   const cpu_set_t *revoked)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->ncells; i++)
+		if (s->cells[i] != self)
+			n += lend_reserved_without(s->cells[i], revoked);
+	return n;
+}
+
+/* A refusal for cores held by the latency controller says so. */
+static void latctl_hint(struct super *s, const struct cell *self, char *buf,
+			size_t len)
+{
+	int n = latctl_held(s, self);
+
+	buf[0] = '\0';
+	if (n)
+		snprintf(buf, len,
+			 "; %d of them %s lent by the latency controller, which gives %s back by its own rules",
+			 n, n == 1 ? "is" : "are", n == 1 ? "it" : "them");
+}
+
 /* Choose the cores of a cell named name (self: its current state or NULL)
  * and check exclusivity and admission. Cores other cells hold on loan
  * from its provision are its own to take back (lend_reclaim()), and a
- * growing cell takes them before free cores. */
+ * growing cell takes them before free cores. Best-effort cores lent from
+ * the free pool count as free (lend.c): a growing cell takes them after
+ * the truly free ones, and more of them are taken back if admission
+ * needs it; *revoke gets them all (lend_revoke() once the request is
+ * validated). */
 static int place(struct super *s, const char *name, const struct cell *self,
-		 const struct spec *sp, struct req_ctx *c, cpu_set_t *out)
+		 const struct spec *sp, struct req_ctx *c, cpu_set_t *out,
+		 cpu_set_t *revoke)
 {
-	cpu_set_t others, want, owed;
-	int other_res = 0, m = ncores(&s->managed), n, prov;
+	cpu_set_t others, want, owed, revocable;
+	int other_res, m = ncores(&s->managed), n, prov;
+	char hint[160];
 
 	lend_owed(s, name, &owed);
+	lend_revocable(s, self, &revocable);
+	CPU_ZERO(revoke);
 	CPU_ZERO(&others);
 	for (int i = 0; i < s->ncells; i++) {
 		if (s->cells[i] == self)
 			continue;
 		CPU_OR(&others, &others, &s->cells[i]->cpus);
-		other_res += cell_reserved(s->cells[i]);
 	}
 	/* Others' reservations do not count the owed cores: they are in
 	 * this cell's provision. */
@@ -386,6 +432,10 @@ static int place(struct super *s, const char *name, const struct cell *self,
 		for (int i = 0; i < CPU_SETSIZE; i++) {
 			if (!CPU_ISSET(i, &want) || !CPU_ISSET(i, &others))
 				continue;
+			if (CPU_ISSET(i, &revocable)) {
+				CPU_SET(i, revoke);
+				continue;
+			}
 			for (int k = 0; k < s->ncells; k++)
 				if (CPU_ISSET(i, &s->cells[k]->cpus))
 					return req_fail(c, PROTO_E_BUSY,
@@ -417,11 +467,21 @@ static int place(struct super *s, const char *name, const struct cell *self,
 				CPU_SET(i, &want);
 				have++;
 			}
-		if (have < sp->cores)
+		/* then best-effort cores: lent until someone asks */
+		for (int i = 0; i < CPU_SETSIZE && have < sp->cores; i++)
+			if (CPU_ISSET(i, &revocable) && !CPU_ISSET(i, &want)) {
+				CPU_SET(i, &want);
+				CPU_SET(i, revoke);
+				have++;
+			}
+		if (have < sp->cores) {
+			latctl_hint(s, self, hint, sizeof(hint));
 			return req_fail(c, PROTO_E_NOCORES,
-				    "cell '%s': %d cores requested but only %d are free",
+				    "cell '%s': %d cores requested but only %d are free or lent as best-effort cores (which a request takes back)%s",
 				    name, sp->cores,
-				    m - ncores(&others));
+				    m - ncores(&others) + ncores(&revocable),
+				    hint);
+		}
 	} else {
 		want = self->cpus;
 	}
@@ -431,14 +491,31 @@ static int place(struct super *s, const char *name, const struct cell *self,
 	if (!sp->has_cpus && !sp->has_cores)
 		n -= cell_prov_loans(self);
 	prov = sp->has_prov ? sp->prov : (self ? self->provision : 0);
+	other_res = others_reserved(s, self, revoke);
+	/* Admission: best-effort cores never block a guarantee either;
+	 * take back more of them (to the free pool) while it helps. */
+	for (int i = 0; i < CPU_SETSIZE &&
+	     other_res + (prov > n ? prov : n) > m; i++) {
+		int res;
+
+		if (!CPU_ISSET(i, &revocable) || CPU_ISSET(i, revoke))
+			continue;
+		CPU_SET(i, revoke);
+		res = others_reserved(s, self, revoke);
+		if (res < other_res)
+			other_res = res;
+		else
+			CPU_CLR(i, revoke);  /* it reserves nothing: keep it */
+	}
 	if (other_res + (prov > n ? prov : n) > m) {
+		latctl_hint(s, self, hint, sizeof(hint));
 		if (prov > n)
 			return req_fail(c, PROTO_E_ADMISSION,
-				    "cell '%s': a provision of %d cores cannot be honoured: %d of the %d managed cores are held or guaranteed by other cells",
-				    name, prov, other_res, m);
+				    "cell '%s': a provision of %d cores cannot be honoured: %d of the %d managed cores are held or guaranteed by other cells%s",
+				    name, prov, other_res, m, hint);
 		return req_fail(c, PROTO_E_NOCORES,
-			    "cell '%s': %d cores requested but %d of the %d managed cores are held or guaranteed by other cells",
-			    name, n, other_res, m);
+			    "cell '%s': %d cores requested but %d of the %d managed cores are held or guaranteed by other cells%s",
+			    name, n, other_res, m, hint);
 	}
 	*out = want;
 	return 0;
@@ -595,7 +672,7 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 	const char *name;
 	struct cell *cell;
 	char msg[MSG_MAX];
-	cpu_set_t cpus;
+	cpu_set_t cpus, revoke;
 	int r, want = 0;
 
 	if (check_keys(req, create_keys, c) || get_name(req, c, &name) ||
@@ -614,11 +691,17 @@ int cell_op_create(struct super *s, const struct json *req, struct req_ctx *c,
 	if (s->ncells >= CELLS_MAX)
 		return req_fail(c, PROTO_E_LIMIT, "cell '%s': this atolld already has %d cells, the most it holds",
 			    name, CELLS_MAX);
-	if (place(s, name, NULL, &sp, c, &cpus) ||
+	if (place(s, name, NULL, &sp, c, &cpus, &revoke) ||
 	    check_min_cores(s, name, NULL, &sp,
 			    sp.has_class ? sp.cls : CLASS_LL, &cpus, c) ||
 	    want_of(&sp, NULL, ncores(&cpus), name, c, &want))
 		return -EINVAL;
+	/* Best-effort cores in the way go back to the free pool first
+	 * (revocations with their deadline in their borrowers' MCPs). */
+	if (CPU_COUNT(&revoke) && lend_revoke(s, name, &revoke, &cpus, msg))
+		return req_fail(c, PROTO_E_SYSTEM,
+			    "cell '%s' not created; the best-effort cores taken back so far are free: %s",
+			    name, msg);
 
 	cell = calloc(1, sizeof(*cell));
 	if (!cell)
@@ -671,7 +754,7 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 	const char *name;
 	struct cell *cell, to, old;
 	char msg[MSG_MAX];
-	cpu_set_t owed;
+	cpu_set_t owed, revoke;
 	int r, want = 0;
 
 	if (check_keys(req, resize_keys, c) || get_name(req, c, &name) ||
@@ -691,7 +774,7 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 			    name);
 	to = *cell;
 	/* A resize that changes the cores makes them all its own. */
-	if (place(s, name, cell, &sp, c, &to.cpus) ||
+	if (place(s, name, cell, &sp, c, &to.cpus, &revoke) ||
 	    check_min_cores(s, name, cell, &sp,
 			    sp.has_class ? sp.cls : cell->cls, &to.cpus, c) ||
 	    want_of(&sp, cell, CPU_EQUAL(&to.cpus, &cell->cpus) ?
@@ -705,6 +788,11 @@ int cell_op_resize(struct super *s, const struct json *req, struct req_ctx *c,
 	if (CPU_COUNT(&owed) && lend_reclaim(s, cell, &owed, msg))
 		return req_fail(c, PROTO_E_SYSTEM,
 			    "cell '%s' unchanged but for the provisioned cores taken back so far: %s",
+			    name, msg);
+	/* Best-effort cores in the way go back to the free pool. */
+	if (CPU_COUNT(&revoke) && lend_revoke(s, name, &revoke, &to.cpus, msg))
+		return req_fail(c, PROTO_E_SYSTEM,
+			    "cell '%s' unchanged; the best-effort cores taken back so far are free: %s",
 			    name, msg);
 	if (sp.has_mems)
 		to.mems = sp.mems;

@@ -261,6 +261,15 @@ static inline int cell_prov_loans(const struct cell *c)
 	return n;
 }
 
+/* Whether a loan yields to a request for cores (lend_revoke()): a
+ * best-effort loan from the free pool. Never a cell's own core, a loan
+ * of a provision (its owner reserves it) or a latency controller's loan
+ * (latctl.c gives those back by its own rules). */
+static inline bool cell_loan_revocable(const struct cell_loan *l)
+{
+	return l->drf && !l->prov && !l->from[0];
+}
+
 /* Remove the cell's loan i, keeping the others in order. */
 static inline void cell_loan_drop(struct cell *c, int i)
 {
@@ -460,6 +469,23 @@ void lend_owed(struct super *s, const char *owner, cpu_set_t *out);
  * 0, or -errno and msg (the cores taken back so far stay with owner). */
 int lend_reclaim(struct super *s, struct cell *owner, const cpu_set_t *cpus,
 		 char *msg);
+
+/* Into out: the cores cells other than self (NULL: none) hold as
+ * revocable loans (cell_loan_revocable()), which a request for cores
+ * may take back as if they were free. */
+void lend_revocable(struct super *s, const struct cell *self, cpu_set_t *out);
+/* cell_reserved() of c once its revocable loans of the cores in revoked
+ * are gone. */
+int lend_reserved_without(const struct cell *c, const cpu_set_t *revoked);
+/* A request of cell name takes back the revocable loans of cpus (all
+ * checked before: nothing else stands in its way): each goes to the free
+ * pool through cell_move_core() (the borrower's MCPs get a revocation
+ * with its deadline), is logged with its reason and recorded as a
+ * "reclaim" move to name when the request takes the core (in taken),
+ * else to the free pool. 0, or -errno and msg (the cores taken back so
+ * far stay free). */
+int lend_revoke(struct super *s, const char *name, const cpu_set_t *cpus,
+		const cpu_set_t *taken, char *msg);
 
 /* Kill everything in a cell (SIGTERM, grace, SIGKILL), restore its IRQs
  * and remove its cgroup. */

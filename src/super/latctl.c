@@ -41,7 +41,10 @@
  * Best-effort loans (lend.c, drf set) live beside these: the controller
  * never gives them back (they follow the cell's want), but a donor may
  * give one on; a core lent from a provision stays marked prov wherever
- * it goes, owed to and reserved by its owner.
+ * it goes, owed to and reserved by its owner. A create or resize takes
+ * back best-effort loans from the free pool (lend_revoke()), never this
+ * controller's loans, even from the free pool: they serve a cell above
+ * its target and go back by the rules above (lend.c says why).
  * A frozen cell that wants a core (a squeezed one; a cell the operator
  * parked with 0 cores wants none) takes a free core back whenever one is
  * free and nobody above ut took it first (latctl_thaw_free(): after each

@@ -33,6 +33,22 @@
  * provision) becomes a free-pool loan if admission allows, else goes to
  * the free pool; and a best-effort loan above the borrower's want goes
  * back. The latency controller's loans are left to it.
+ * Best-effort cores never block a guarantee: a best-effort loan from the
+ * free pool (cell_loan_revocable()) is a free core lent until someone
+ * asks. place() (cell.c) counts such cores as free for a create or a
+ * resize (after the cell's own and owed cores, and after truly free
+ * ones, lowest cpu first), and takes back more of them if admission
+ * needs it (a provision); once the whole request is validated,
+ * lend_revoke() moves each to the free pool (the request then takes it)
+ * with a "reclaim" move and its reason. Not revocable: a loan of a
+ * provision (its owner's guarantee; only the owner takes it back) and
+ * the latency controller's loans, even from the free pool: the
+ * controller took them for a cell above its latency target, within
+ * admission, and gives them back by its own rules (tail below lt, or
+ * idle); were they revocable, a create would undo the controller's last
+ * move and the controller would take a donor's core at its next window,
+ * so admission would depend on the timing of windows. A create refused
+ * for them says so; a provision is the way to guarantee cores.
  * Every loan and return is logged with its reason and recorded in the
  * cell.top move ring (latctl_note_move()). A move that fails is logged
  * and retried at the next settle (the next event), not in a loop.
@@ -143,6 +159,77 @@ int lend_reclaim(struct super *s, struct cell *owner, const cpu_set_t *cpus,
 			if (r)
 				return r;
 		}
+	}
+	return 0;
+}
+
+void lend_revocable(struct super *s, const struct cell *self, cpu_set_t *out)
+{
+	CPU_ZERO(out);
+	for (int i = 0; i < s->ncells; i++) {
+		const struct cell *b = s->cells[i];
+
+		if (b == self || b->destroying)
+			continue;
+		for (int k = 0; k < b->nloans; k++)
+			if (cell_loan_revocable(&b->loans[k]))
+				CPU_SET(b->loans[k].cpu, out);
+	}
+}
+
+int lend_reserved_without(const struct cell *c, const cpu_set_t *revoked)
+{
+	int n = held(c) - cell_prov_loans(c);
+
+	for (int k = 0; k < c->nloans; k++)
+		n -= cell_loan_revocable(&c->loans[k]) &&
+		     CPU_ISSET(c->loans[k].cpu, revoked);
+	return c->provision > n ? c->provision : n;
+}
+
+/* The borrower of the revocable loan of cpu, its index in *k; NULL if
+ * none. */
+static struct cell *revocable_of(struct super *s, int cpu, int *k)
+{
+	for (int i = 0; i < s->ncells; i++)
+		for (*k = 0; *k < s->cells[i]->nloans; (*k)++)
+			if (s->cells[i]->loans[*k].cpu == cpu &&
+			    cell_loan_revocable(&s->cells[i]->loans[*k]))
+				return s->cells[i];
+	return NULL;
+}
+
+int lend_revoke(struct super *s, const char *name, const cpu_set_t *cpus,
+		const cpu_set_t *taken, char *msg)
+{
+	char why[200];
+
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		struct cell *b;
+		struct cell_loan l;
+		int k, r;
+
+		if (!CPU_ISSET(cpu, cpus))
+			continue;
+		b = revocable_of(s, cpu, &k);
+		if (!b) {	/* place() checked it: cannot happen */
+			snprintf(msg, MSG_MAX,
+				 "cpu %d is no longer a best-effort loan", cpu);
+			return -ESTALE;
+		}
+		snprintf(why, sizeof(why),
+			 "cell '%s' asked for cores and cpu %d was only lent to cell '%s' as a best-effort core",
+			 name, cpu, b->name);
+		/* As repay(), but the ring names the cell the core is for. */
+		l = b->loans[k];
+		cell_loan_drop(b, k);
+		r = cell_move_core(s, b, NULL, cpu, msg);
+		if (r) {
+			cell_loan_undrop(b, k, &l);
+			return r;
+		}
+		note("reclaim", b, b->name, CPU_ISSET(cpu, taken) ? name : "",
+		     cpu, why);
 	}
 	return 0;
 }
