@@ -31,7 +31,6 @@
  * it creates (cells, cgroups, processes, the temporary directory) is
  * removed at exit, on failure too.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -44,11 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +52,7 @@
 #include <atoll/proto.h>
 
 #include "benchlib.h"
+#include "benchproc.h"
 #include "json.h"
 
 #define RUNS_FULL 100
@@ -102,21 +99,6 @@ static struct {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Write s to dir/file (one write(2), as atolld does). 0 or -errno. */
 static int put(const char *dir, const char *file, const char *s)
 {
@@ -154,19 +136,6 @@ static void mkdir_or_die(const char *d)
 		bench_die("cannot create %s: %s.", d, strerror(errno));
 }
 
-/* rmdir, retrying while the kernel still counts an exiting task. */
-static int rmdir_retry(const char *d)
-{
-	for (int i = 0; i < 100; i++) {
-		if (!rmdir(d) || errno == ENOENT)
-			return 0;
-		if (errno != EBUSY)
-			return -errno;
-		sleep_ms(10);
-	}
-	return -EBUSY;
-}
-
 static bool exists(const char *p)
 {
 	struct stat st;
@@ -174,125 +143,19 @@ static bool exists(const char *p)
 	return stat(p, &st) == 0;
 }
 
-static void rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char p[PATH_MAX];
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (de->d_type == DT_DIR)
-			rm_rf(p);
-		else
-			unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-/* Kill whatever sits in the cell directories below root, remove them and
- * root itself. Only ever called on roots this benchmark or its atolld
- * instance created (their names carry our pid). */
-static void purge_root(const char *root)
-{
-	DIR *d = opendir(root);
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char p[PATH_MAX + 300], line[64];
-		FILE *f;
-
-		if (de->d_type != DT_DIR || de->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s/cgroup.procs", root, de->d_name);
-		for (int round = 0; round < 50; round++) {
-			bool any = false;
-
-			f = fopen(p, "re");
-			if (!f)
-				break;
-			while (fgets(line, sizeof(line), f)) {
-				any = true;
-				kill(atoi(line), SIGKILL);
-			}
-			fclose(f);
-			if (!any)
-				break;
-			sleep_ms(10);
-		}
-		snprintf(p, sizeof(p), "%s/%s", root, de->d_name);
-		rmdir_retry(p);
-	}
-	closedir(d);
-	rmdir_retry(root);
-}
-
 /* ---- atolld --------------------------------------------------------------- */
-
-static int sock_connect(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", g.sock);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 /* Send one request line (without its newline) and read the reply line
  * into reply. Returns the round-trip time in ns, or 0 when the connection
  * failed (reply then holds a reason). */
 static uint64_t roundtrip(const char *req, char *reply, size_t cap)
 {
-	char line[1024];
-	size_t n = (size_t)snprintf(line, sizeof(line), "%s\n", req), len = 0;
 	uint64_t t0, t1;
 
-	t0 = now_ns();
-	for (size_t off = 0; off < n;) {
-		ssize_t w = send(g.fd, line + off, n - off, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			snprintf(reply, cap, "send: %s", strerror(errno));
-			return 0;
-		}
-		off += (size_t)w;
-	}
-	for (;;) {
-		ssize_t r = recv(g.fd, reply + len, cap - 1 - len, 0);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			snprintf(reply, cap, "recv: %s",
-				 r ? strerror(errno) : "connection closed");
-			return 0;
-		}
-		len += (size_t)r;
-		if (reply[len - 1] == '\n')
-			break;
-		if (len + 1 >= cap) {
-			snprintf(reply, cap, "reply longer than %zu bytes", cap);
-			return 0;
-		}
-	}
-	t1 = now_ns();
-	reply[len] = '\0';
+	t0 = bproc_now_ns();
+	if (bproc_ctl_line(g.fd, req, reply, cap) < 0)
+		return 0;
+	t1 = bproc_now_ns();
 	return t1 - t0 ? t1 - t0 : 1;
 }
 
@@ -336,11 +199,11 @@ static double request_us(const char *req)
 
 static const char *find_atolld(char *buf, size_t len)
 {
-	const char *path = bench_tool("ATOLL_ATOLLD", ATOLL_ATOLLD_PATH);
+	const char *path = bproc_find("ATOLL_ATOLLD", ATOLL_ATOLLD_PATH);
 	ssize_t n;
 	char *slash;
 
-	if (path[0] && access(path, X_OK) == 0)
+	if (path)
 		return path;
 	/* The build tree's layout: bench/bench-cells, src/super/atolld. */
 	n = readlink("/proc/self/exe", buf, len - 32);
@@ -359,40 +222,21 @@ static const char *find_atolld(char *buf, size_t len)
 static void atolld_start(const char *exe)
 {
 	char cpus[32];
+	/* Should this benchmark die by SIGKILL, atolld stops too. */
+	struct bproc_atolld a = { .exe = exe, .argv0 = "atolld",
+				  .state = g.state, .sock = g.sock,
+				  .cpus = cpus, .name = g.name, .grace_ms = 0,
+				  .log = g.log, .deathsig = SIGTERM };
+	int st = 0;
 
 	snprintf(cpus, sizeof(cpus), "%d,%d", g.cpu_a, g.cpu_b);
-	g.atolld = fork();
-	if (g.atolld < 0)
-		bench_die("fork: %s.", strerror(errno));
-	if (g.atolld == 0) {
-		int fd = open(g.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-			      0644);
-
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		/* Should this benchmark die by SIGKILL, atolld stops too. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execl(exe, "atolld", "--foreground", "--state-dir", g.state,
-		      "--socket", g.sock, "--cpus", cpus, "--name", g.name,
-		      "--no-irq", "--grace-ms", "0", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 1000; i++) {
-		int st;
-
-		g.fd = sock_connect();
-		if (g.fd >= 0)
-			return;
-		if (waitpid(g.atolld, &st, WNOHANG) == g.atolld) {
-			g.atolld = 0;
-			bench_die("atolld (%s) exited at start (status 0x%x); "
-				  "see %s.", exe, st, g.log);
-		}
-		sleep_ms(5);
-	}
-	bench_die("atolld did not open %s within 5 s; see %s.", g.sock, g.log);
+	g.fd = bproc_atolld_start(&a, &g.atolld, &st);
+	if (g.fd == -ECHILD)
+		bench_die("atolld (%s) exited at start (status 0x%x); see %s.",
+			  exe, st, g.log);
+	if (g.fd < 0)
+		bench_die("atolld did not open %s within 5 s; see %s.", g.sock,
+			  g.log);
 }
 
 /* Ask atolld for its enforcement and cgroup roots. */
@@ -469,7 +313,7 @@ static void cell_path(const char *root, const char *cell, char *out,
 static double peer_create(const char *cell, const char *cpus, long long mem)
 {
 	char d[PATH_MAX + 64], m[PATH_MAX + 64], val[32];
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bproc_now_ns();
 
 	snprintf(val, sizeof(val), "%lld", mem);
 	cell_path(g.peer_cpu, cell, d, sizeof(d));
@@ -485,37 +329,37 @@ static double peer_create(const char *cell, const char *cpus, long long mem)
 		put_or_die(d, "cpuset.mems", g.mems);
 		put_or_die(d, "memory.max", val);
 	}
-	return (double)(now_ns() - t0) / 1e3;
+	return (double)(bproc_now_ns() - t0) / 1e3;
 }
 
 static double peer_destroy(const char *cell)
 {
 	char d[PATH_MAX + 64];
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bproc_now_ns();
 	int r;
 
 	if (g.enf == ENF_V1) {
 		cell_path(g.peer_mem, cell, d, sizeof(d));
-		r = rmdir_retry(d);
+		r = bproc_rmdir_retry(d);
 		if (r)
 			bench_die("cannot remove %s: %s.", d, strerror(-r));
 	}
 	cell_path(g.peer_cpu, cell, d, sizeof(d));
-	r = rmdir_retry(d);
+	r = bproc_rmdir_retry(d);
 	if (r)
 		bench_die("cannot remove %s: %s.", d, strerror(-r));
-	return (double)(now_ns() - t0) / 1e3;
+	return (double)(bproc_now_ns() - t0) / 1e3;
 }
 
 static double peer_set(const char *cell, const char *file, const char *val)
 {
 	char d[PATH_MAX + 64];
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bproc_now_ns();
 
 	cell_path(!strcmp(file, "memory.limit_in_bytes") ? g.peer_mem :
 		  g.peer_cpu, cell, d, sizeof(d));
 	put_or_die(d, file, val);
-	return (double)(now_ns() - t0) / 1e3;
+	return (double)(bproc_now_ns() - t0) / 1e3;
 }
 
 static void peer_attach(const char *cell, pid_t pid)
@@ -533,21 +377,14 @@ static void peer_attach(const char *cell, pid_t pid)
 
 /* ---- cleanup ------------------------------------------------------------------ */
 
-static void reap_kid(pid_t *pid)
-{
-	if (*pid > 0) {
-		kill(*pid, SIGKILL);
-		waitpid(*pid, NULL, 0);
-	}
-	*pid = 0;
-}
-
-static void cleanup(void)
+/* At exit (sig 0), on a fatal signal and after each atolld instance. */
+static void cleanup(int sig)
 {
 	char reply[4096];
 
-	reap_kid(&g.kid_ours);
-	reap_kid(&g.kid_peer);
+	(void)sig;
+	bproc_stop(&g.kid_ours, SIGKILL, -1, -1);
+	bproc_stop(&g.kid_peer, SIGKILL, -1, -1);
 	if (g.atolld > 0) {
 		/* Destroy our cells so that a clean stop removes the roots. */
 		if (g.fd >= 0) {
@@ -556,38 +393,23 @@ static void cleanup(void)
 			roundtrip("{\"op\":\"cell.destroy\",\"name\":\"rz\","
 				  "\"grace_ms\":0}", reply, sizeof(reply));
 		}
-		kill(g.atolld, SIGTERM);
-		for (int i = 0; i < 300; i++) {
-			if (waitpid(g.atolld, NULL, WNOHANG) == g.atolld) {
-				g.atolld = 0;
-				break;
-			}
-			sleep_ms(10);
-		}
-		reap_kid(&g.atolld);
+		bproc_stop(&g.atolld, SIGTERM, 3, -1);
 	}
 	if (g.fd >= 0)
 		close(g.fd);
 	g.fd = -1;
 	/* Whatever a failure left behind (no-ops after a clean stop). */
 	for (int i = 0; i < g.nroots; i++)
-		purge_root(g.roots[i]);
+		bproc_purge_cgroup(g.roots[i]);
 	if (g.peer_made) {
-		purge_root(g.peer_cpu);
+		bproc_purge_cgroup(g.peer_cpu);
 		if (g.peer_mem[0])
-			purge_root(g.peer_mem);
+			bproc_purge_cgroup(g.peer_mem);
 		g.peer_made = false;
 	}
 	if (g.dir[0])
-		rm_rf(g.dir);
+		bproc_rm_tree(g.dir);
 	g.dir[0] = '\0';
-}
-
-static void on_signal(int sig)
-{
-	cleanup();
-	signal(sig, SIG_DFL);
-	raise(sig);
 }
 
 /* An idle child process (for the resized cells). */
@@ -635,7 +457,7 @@ static double journal_probe(void)
 	memset(buf, ' ', sizeof(buf));
 	snprintf(tmp, sizeof(tmp), "%s/probe.tmp", g.dir);
 	snprintf(dst, sizeof(dst), "%s/probe.json", g.dir);
-	t0 = now_ns();
+	t0 = bproc_now_ns();
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0 || write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf) ||
 	    fsync(fd) || close(fd) || rename(tmp, dst))
@@ -644,7 +466,7 @@ static double journal_probe(void)
 	if (dfd < 0 || fsync(dfd) || close(dfd))
 		bench_die("journal probe: fsync of %s: %s.", g.dir,
 			  strerror(errno));
-	return (double)(now_ns() - t0) / 1e3;
+	return (double)(bproc_now_ns() - t0) / 1e3;
 }
 
 static void measure(int runs)
@@ -746,8 +568,8 @@ static void measure(int runs)
 	}
 
 	/* Tear down: the processes first, so destroy has nothing to stop. */
-	reap_kid(&g.kid_ours);
-	reap_kid(&g.kid_peer);
+	bproc_stop(&g.kid_ours, SIGKILL, -1, -1);
+	bproc_stop(&g.kid_peer, SIGKILL, -1, -1);
 	request_us("{\"op\":\"cell.destroy\",\"name\":\"rz\",\"grace_ms\":0}");
 	peer_destroy("rz");
 }
@@ -796,14 +618,14 @@ static bool run_instance(const char *exe, const char *base, const char *tag,
 	atolld_start(exe);
 	atolld_status(enf, enflen);
 	if (g.enf == ENF_NONE) {
-		cleanup();
+		cleanup(0);
 		return false;
 	}
 	peer_setup();
 	measure(runs);
 
 	/* A clean stop with no cells removes atolld's roots. */
-	cleanup();
+	cleanup(0);
 	for (int i = 0; i < g.nroots; i++)
 		if (exists(g.roots[i]))
 			bench_die("%s is still there after atolld stopped.",
@@ -932,10 +754,8 @@ int main(void)
 		snprintf(v, sizeof(v), "%d", runs);
 		setenv("BENCH_RUNS", v, 1);
 	}
-	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGALRM, on_signal);
+	bproc_cleanup_on(cleanup, (const int[]){ SIGINT, SIGTERM, SIGALRM },
+			 3);
 	alarm(bench_quick() ? 120 : 1200);
 
 	rep = bench_report_open("cells");

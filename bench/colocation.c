@@ -51,10 +51,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -63,9 +61,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -75,6 +71,7 @@
 #include <atoll/proto.h>
 
 #include "benchlib.h"
+#include "benchproc.h"
 #include "json.h"
 
 #define RUNS_MAX 50
@@ -150,21 +147,6 @@ static struct {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Skip quietly: the exit handler then has nothing to report. */
 #define skip(...) (g.quiet_exit = true, bench_skip(__VA_ARGS__))
 
@@ -172,29 +154,12 @@ static double now_s(void)
 static const char *find_tool(const char *env, const char *compiled,
 			     const char *what)
 {
-	const char *p = bench_tool(env, compiled);
+	const char *p = bproc_find(env, compiled);
 
-	if (!p[0] || access(p, X_OK))
+	if (!p)
 		bench_die("%s not found at '%s' (build it, or set %s).", what,
-			  p, env);
+			  bench_tool(env, compiled), env);
 	return p;
-}
-
-/* Is `prog` an executable somewhere in $PATH? */
-static bool in_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	char buf[PATH_MAX];
-
-	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
-		size_t n = strcspn(p, ":");
-
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, p, prog);
-		if (n && access(buf, X_OK) == 0)
-			return true;
-		p += n + (p[n] == ':');
-	}
-	return false;
 }
 
 /* dir/name of one of our log files. */
@@ -202,39 +167,6 @@ static char *log_path(char *buf, size_t len, const char *name)
 {
 	snprintf(buf, len, "%s/%s.log", g.dir, name);
 	return buf;
-}
-
-/* A TCP port nobody listens on now (the kernel's pick, released). */
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
-
-	if (fd >= 0 && !bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
-	    !getsockname(fd, (struct sockaddr *)&sa, &len))
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	if (port < 0)
-		bench_die("cannot find a free TCP port: %s.", strerror(errno));
-	return port;
-}
-
-static bool port_open(int port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
 }
 
 /* ---- child processes ------------------------------------------------------ */
@@ -259,94 +191,31 @@ struct spawn {
 	int out_fd;		/* >= 0: stdout goes there instead */
 };
 
-/* In the child, before exec: default signal handling, its own process
- * group (so that one kill stops it and its workers, and a terminal's ^C
- * reaches only us), death with the benchmark, the environment and
- * affinity asked for. */
-static void __attribute__((noreturn))
-child_exec(const struct spawn *sp, const sigset_t *mask)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
-	int fd;
-
-	/* Not our cleanup in here; and an ignored SIGPIPE would outlive
-	 * exec. Signals stay blocked (by spawn()) until this is done. */
-	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-		signal(sigs[i], SIG_DFL);
-	sigprocmask(SIG_SETMASK, mask, NULL);
-	fd = open(sp->log ? sp->log : "/dev/null",
-		  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	setpgid(0, 0);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (fd >= 0) {
-		dup2(sp->out_fd >= 0 ? sp->out_fd : fd, 1);
-		dup2(fd, 2);
-	}
-	unsetenv("ATOLL_CELL");
-	unsetenv("ATOLL_SOCKET");
-	if (sp->cell)
-		setenv("ATOLL_CELL", sp->cell, 1);
-	if (sp->supervised)
-		setenv("ATOLL_SOCKET", g.sock, 1);
-	if (sp->on_pair) {
-		cpu_set_t set = pair_set();
-
-		sched_setaffinity(0, sizeof(set), &set);
-	}
-	execvp(sp->argv[0], sp->argv);
-	fprintf(stderr, "cannot run %s: %s\n", sp->argv[0], strerror(errno));
-	_exit(127);
-}
-
+/* Start sp's program in its own process group (so that one kill stops it
+ * and its workers, and a terminal's ^C reaches only us), dying with the
+ * benchmark, with ATOLL_CELL and ATOLL_SOCKET as sp asks. */
 static pid_t spawn(const struct spawn *sp)
 {
-	sigset_t all, old;
-	pid_t pid;
+	char cell[64], sock[128];
+	const char *env[] = { "ATOLL_CELL", "ATOLL_SOCKET", NULL, NULL, NULL };
+	cpu_set_t pair = pair_set();
+	struct bproc_spawn bp = { .argv = sp->argv, .log = sp->log,
+				  .out_fd = sp->out_fd, .own_group = true,
+				  .cpus = sp->on_pair ? &pair : NULL,
+				  .env = env };
+	size_t n = 2;
 
-	/* No signal handler of ours may run in the child. */
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid = fork();
-	if (pid == 0)
-		child_exec(sp, &old);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (pid < 0)
-		bench_die("fork: %s.", strerror(errno));
-	setpgid(pid, pid);	/* also here: no race with a kill(-pid) */
-	return pid;
-}
-
-/* Wait for pid until deadline_s (now_s() clock); its wait status, or -1
- * when it is still running then. ru (may be NULL) gets its CPU usage. */
-static int wait_until(pid_t pid, double deadline_s, struct rusage *ru)
-{
-	for (;;) {
-		int st;
-		pid_t r = wait4(pid, &st, WNOHANG, ru);
-
-		if (r == pid)
-			return st;
-		if (r < 0 && errno != EINTR)
-			return -1;
-		if (now_s() >= deadline_s)
-			return -1;
-		sleep_ms(5);
+	if (sp->cell) {
+		snprintf(cell, sizeof(cell), "ATOLL_CELL=%s", sp->cell);
+		env[n++] = cell;
 	}
+	if (sp->supervised) {
+		snprintf(sock, sizeof(sock), "ATOLL_SOCKET=%s", g.sock);
+		env[n++] = sock;
+	}
+	return bproc_spawn(&bp);
 }
 
-/* SIGKILL a process group (leader pid) and reap the leader; waits (up to
- * 2 s) until the group's last member is gone, as the next measurement
- * must not share the machine with a dying antagonist. */
-static void kill_group(pid_t *pid)
-{
-	if (*pid <= 0)
-		return;
-	kill(-*pid, SIGKILL);
-	waitpid(*pid, NULL, 0);
-	for (int i = 0; i < 200 && kill(-*pid, 0) == 0; i++)
-		sleep_ms(10);
-	*pid = 0;
-}
 
 /* Run argv to completion (at most timeout_s) with stdout to out (NUL
  * terminated, cap bytes, may be NULL) and stderr to the log. Returns its
@@ -372,9 +241,9 @@ static int run_capture(char *const *argv, bool supervised, char *out,
 		sp.out_fd = fd;
 	}
 	pid = spawn(&sp);
-	st = wait_until(pid, now_s() + timeout_s, NULL);
-	if (st == -1) {
-		kill_group(&pid);
+	st = bproc_wait_until(pid, bproc_now_s() + timeout_s, NULL);
+	if (st < 0) {
+		bproc_kill_group(&pid);
 		fprintf(stderr, "bench: %s did not finish within %.0f s.\n",
 			argv[0], timeout_s);
 	}
@@ -384,7 +253,7 @@ static int run_capture(char *const *argv, bool supervised, char *out,
 		out[n > 0 ? n : 0] = '\0';
 		close(fd);
 	}
-	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* ---- atolld and the cells ------------------------------------------------ */
@@ -430,30 +299,25 @@ static struct json_doc *atoll_json(const char *a1, const char *a2)
 
 static void atolld_start(void)
 {
+	static const char *const env[] = { "ATOLL_CELL", "ATOLL_SOCKET",
+					   NULL };
 	char cpus[32], log[128];
-	char *argv[] = { (char *)g.atolld, (char *)"--foreground",
-			 (char *)"--state-dir", g.state, (char *)"--socket",
-			 g.sock, (char *)"--cpus", cpus, (char *)"--name",
-			 g.name, (char *)"--no-irq", (char *)"--grace-ms",
-			 (char *)"0", NULL };
-	struct spawn sp = { .argv = argv, .log = log, .out_fd = -1 };
-	struct stat st;
+	struct bproc_atolld a = { .exe = g.atolld, .state = g.state,
+				  .sock = g.sock, .cpus = cpus,
+				  .name = g.name, .grace_ms = 0, .log = log,
+				  .own_group = true, .env = env };
+	int fd;
 
 	snprintf(cpus, sizeof(cpus), "%d,%d", g.cpu_a, g.cpu_b);
 	log_path(log, sizeof(log), "atolld");
-	g.atolld_pid = spawn(&sp);
-	for (int i = 0; i < 1000; i++) {
-		if (stat(g.sock, &st) == 0 && S_ISSOCK(st.st_mode))
-			return;
-		if (waitpid(g.atolld_pid, NULL, WNOHANG) == g.atolld_pid) {
-			g.atolld_pid = 0;
-			bench_die("atolld (%s) exited at start (its log "
-				  "follows).", g.atolld);
-		}
-		sleep_ms(5);
-	}
-	bench_die("atolld did not open %s within 5 s (its log follows).",
-		  g.sock);
+	fd = bproc_atolld_start(&a, &g.atolld_pid, NULL);
+	if (fd == -ECHILD)
+		bench_die("atolld (%s) exited at start (its log follows).",
+			  g.atolld);
+	if (fd < 0)
+		bench_die("atolld did not open %s within 5 s (its log "
+			  "follows).", g.sock);
+	close(fd);	/* the CLI speaks to it */
 }
 
 /* Destroy what cells there are (SIGKILL to their processes, grace 0)
@@ -475,11 +339,11 @@ static void atolld_stop(void)
 		g.cells_made = false;
 	}
 	kill(g.atolld_pid, SIGTERM);
-	if (wait_until(g.atolld_pid, now_s() + 5, NULL) == -1) {
+	if (bproc_wait_until(g.atolld_pid, bproc_now_s() + 5, NULL) < 0) {
 		fprintf(stderr, "bench: atolld did not stop within 5 s and "
 			"was killed; cgroups named atoll-%s may remain.\n",
 			g.name);
-		kill_group(&g.atolld_pid);
+		bproc_kill_group(&g.atolld_pid);
 	}
 	g.atolld_pid = 0;
 	unlink(g.sock);
@@ -542,23 +406,21 @@ static int kv_cell_mcps(void)
  * MCP. */
 static void kv_wait_ready(enum setup s)
 {
-	for (int i = 0; !port_open(g.port); i++) {
-		if (waitpid(g.kv_pid, NULL, WNOHANG) == g.kv_pid) {
-			g.kv_pid = 0;
-			bench_die("%s exited at start (its log follows).",
-				  g.kv);
-		}
-		if (i == 1000)
-			bench_die("%s did not listen on port %d within 10 s "
-				  "(its log follows).", g.kv, g.port);
-		sleep_ms(10);
+	int r = bproc_wait_port(g.port, g.kv_pid, 10);
+
+	if (r == -ECHILD) {
+		g.kv_pid = 0;
+		bench_die("%s exited at start (its log follows).", g.kv);
 	}
+	if (r < 0)
+		bench_die("%s did not listen on port %d within 10 s (its log "
+			  "follows).", g.kv, g.port);
 	if (s == CELL && !g.kv_is_memcached) {
 		int n = 0;
 
 		/* Registration follows the listen; give it a moment. */
 		for (int i = 0; i < 100 && (n = kv_cell_mcps()) < 1; i++)
-			sleep_ms(20);
+			bproc_sleep_ms(20);
 		if (n < 1)
 			bench_die("atoll-kv runs in cell 'kv' but did not "
 				  "register with atolld as an MCP (the logs "
@@ -582,7 +444,10 @@ static void kv_start(enum setup s)
 	if (!g.kv_is_memcached)
 		kv_argv[ARRAY_SIZE(kv_argv) - 3] = NULL;
 	memcpy(cell_argv + 5, kv_argv, sizeof(kv_argv));
-	g.port = free_port();
+	g.port = bproc_free_port();
+	if (g.port < 0)
+		bench_die("cannot find a free TCP port: %s.",
+			  strerror(-g.port));
 	snprintf(port, sizeof(port), "%d", g.port);
 	snprintf(mem, sizeof(mem), "%d", KV_MEM_MB);
 	log_path(log, sizeof(log), "kv");
@@ -750,9 +615,10 @@ static double ant_stop(enum ant a, double life_s)
 
 	if (ants[a].stressor) {
 		kill(g.ant_pid, SIGINT);
-		wait_until(g.ant_pid, now_s() + STOP_WAIT_MS / 1e3, NULL);
+		bproc_wait_until(g.ant_pid,
+				 bproc_now_s() + STOP_WAIT_MS / 1e3, NULL);
 	}
-	kill_group(&g.ant_pid);
+	bproc_kill_group(&g.ant_pid);
 	if (ants[a].stressor)
 		return stress_rate();
 	snprintf(path, sizeof(path), "%s/cc.count", g.dir);
@@ -806,20 +672,20 @@ static struct lg_result loadgen_run(double rate, double warmup_s,
 	snprintf(json_path, sizeof(json_path), "%s/lg.json", g.dir);
 	log_path(log, sizeof(log), "loadgen");
 	unlink(json_path);
-	t0 = now_s();
+	t0 = bproc_now_s();
 	g.lg_pid = spawn(&sp);
 	/* Preload, warm-up, window, at most 1 s of grace, and slack. */
-	st = wait_until(g.lg_pid, t0 + warmup_s + window_s + 30, &ru);
+	st = bproc_wait_until(g.lg_pid, t0 + warmup_s + window_s + 30, &ru);
 	res.cpu_share = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
 			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) /
 			1e6;
-	res.cpu_share /= now_s() - t0;
-	if (st == -1)
-		kill_group(&g.lg_pid);
+	res.cpu_share /= bproc_now_s() - t0;
+	if (st < 0)
+		bproc_kill_group(&g.lg_pid);
 	g.lg_pid = 0;
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st))
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
 		bench_die("the load generator %s (its log follows).",
-			  st == -1 ? "did not finish in time" : "failed");
+			  st < 0 ? "did not finish in time" : "failed");
 	text = bench_read_file(json_path, &len);
 	doc = text ? json_parse(text, len, err, sizeof(err)) : NULL;
 	free(text);
@@ -839,14 +705,6 @@ static struct lg_result loadgen_run(double rate, double warmup_s,
 }
 
 /* ---- cleanup ------------------------------------------------------------------ */
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	remove(path);
-	return 0;
-}
 
 /* After a failure: the end of every log, before they go with the
  * temporary directory. */
@@ -872,42 +730,39 @@ static void dump_logs(void)
 	}
 }
 
-static void cleanup(void)
-{
-	static bool started;
-
-	/* Once: a failure inside it, or a signal, must not start it over. */
-	if (started)
-		return;
-	started = true;
-	kill_group(&g.lg_pid);
-	kill_group(&g.ant_pid);
-	kill_group(&g.kv_pid);
-	atolld_stop();
-	if (g.dir[0]) {
-		if (!g.quiet_exit)
-			dump_logs();
-		nftw(g.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	}
-	g.dir[0] = '\0';
-}
-
 /* The whole run's time limit (SIGALRM). */
 static int watchdog_s(void)
 {
 	return bench_quick() ? 150 : 3600;
 }
 
-static void on_signal(int sig)
+/* At exit (sig 0) and on a fatal signal sig. */
+static void cleanup(int sig)
 {
-	/* Interrupted, nothing to explain; the watchdog's alarm is a hang. */
-	g.quiet_exit = sig != SIGALRM;
-	if (sig == SIGALRM)
-		fprintf(stderr, "bench: the run took longer than its %d s "
-			"limit; stopped.\n", watchdog_s());
-	cleanup();
-	signal(sig, SIG_DFL);
-	raise(sig);
+	static bool started;
+
+	if (sig) {
+		/* Interrupted, nothing to explain; the watchdog's alarm is
+		 * a hang. */
+		g.quiet_exit = sig != SIGALRM;
+		if (sig == SIGALRM)
+			fprintf(stderr, "bench: the run took longer than its "
+				"%d s limit; stopped.\n", watchdog_s());
+	}
+	/* Once: a failure inside it, or a signal, must not start it over. */
+	if (started)
+		return;
+	started = true;
+	bproc_kill_group(&g.lg_pid);
+	bproc_kill_group(&g.ant_pid);
+	bproc_kill_group(&g.kv_pid);
+	atolld_stop();
+	if (g.dir[0]) {
+		if (!g.quiet_exit)
+			dump_logs();
+		bproc_rm_tree(g.dir);
+	}
+	g.dir[0] = '\0';
 }
 
 /* ---- measurement ------------------------------------------------------------- */
@@ -928,7 +783,7 @@ static void setup_start(enum setup s)
 
 static void setup_stop(enum setup s)
 {
-	kill_group(&g.kv_pid);
+	bproc_kill_group(&g.kv_pid);
 	if (s == CELL)
 		atolld_stop();
 }
@@ -976,15 +831,15 @@ static void measure_one(enum setup s, enum ant a, int run)
 {
 	double life = RAMP_MS / 1e3 + g.warmup_s + g.window_s + 10;
 	struct lg_result *r = &s_lg[s][a][run];
-	double t0 = now_s();
+	double t0 = bproc_now_s();
 
 	if (a != ALONE) {
 		ant_start(s, a, life);
-		sleep_ms(RAMP_MS);
+		bproc_sleep_ms(RAMP_MS);
 	}
 	*r = loadgen_run(g.rate, g.warmup_s, g.window_s, false);
-	s_work[s][a][run] = a == ALONE ? NAN : ant_stop(a, now_s() - t0);
-	sleep_ms(SETTLE_MS);
+	s_work[s][a][run] = a == ALONE ? NAN : ant_stop(a, bproc_now_s() - t0);
+	bproc_sleep_ms(SETTLE_MS);
 	fprintf(stderr, "  run %d, %-11s %-8s p99 %7.1f us  p99.9 %7.1f us"
 		"  late sends %.0f  generator CPU %.0f%%\n", run + 1,
 		setup_name[s], ants[a].name, r->p99_us, r->p999_us, r->late,
@@ -1392,10 +1247,10 @@ static void check_environment(void)
 		     "%d.", n);
 	g.cpu_a = cpus[0];
 	g.cpu_b = cpus[1];
-	if (!in_path("stress-ng"))
+	if (!bproc_in_path("stress-ng"))
 		skip("stress-ng is not installed (the antagonists); "
 		     "scripts/deps.sh installs it.");
-	if (!in_path("gcc"))
+	if (!bproc_in_path("gcc"))
 		skip("gcc is not installed (the compile antagonist).");
 	g.atolld = find_tool("ATOLL_ATOLLD", ATOLL_ATOLLD_PATH, "atolld");
 	g.atoll = find_tool("ATOLL_CLI", ATOLL_CLI_PATH, "the atoll CLI");
@@ -1434,11 +1289,8 @@ int main(void)
 	g.warmup_s = bench_pick(1.0, 0.2);
 	g.window_s = bench_pick(5.0, 1.2);
 
-	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
-	signal(SIGALRM, on_signal);
+	bproc_cleanup_on(cleanup, (const int[]){ SIGINT, SIGTERM, SIGHUP,
+						 SIGALRM }, 4);
 	/* Output to a closed pipe must not skip the cleanup. */
 	signal(SIGPIPE, SIG_IGN);
 	alarm((unsigned)watchdog_s());

@@ -60,7 +60,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <ftw.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -69,11 +68,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,6 +77,7 @@
 #include <atoll/proto.h>
 
 #include "benchlib.h"
+#include "benchproc.h"
 #include "json.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -183,32 +179,9 @@ static struct run s_runs[NSETUPS][RUNS_MAX];
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static double since_origin(uint64_t ns)
 {
 	return ((double)ns - (double)g.origin_ns) / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* The program named by $env or compiled in, or NULL when not executable. */
-static const char *find_prog(const char *env, const char *compiled)
-{
-	const char *p = bench_tool(env, compiled);
-
-	return p[0] && access(p, X_OK) == 0 ? p : NULL;
 }
 
 static void log_path(char *buf, size_t len, const char *what)
@@ -247,7 +220,7 @@ static void batch_count_path(char *buf, size_t len)
 static int batch_worker(const char *path, const char *seconds)
 {
 	static double a[WORK_N][WORK_N], b[WORK_N][WORK_N], c[WORK_N][WORK_N];
-	uint64_t end = mono_ns() + (uint64_t)(atof(seconds) * 1e9);
+	uint64_t end = bproc_now_ns() + (uint64_t)(atof(seconds) * 1e9);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
 	if (fd < 0)
@@ -274,7 +247,7 @@ static int batch_worker(const char *path, const char *seconds)
 					 (unsigned long long)units);
 
 			if (pwrite(fd, buf, (size_t)n, 0) != n ||
-			    mono_ns() > end)
+			    bproc_now_ns() > end)
 				break;
 		}
 	}
@@ -285,48 +258,31 @@ static int batch_worker(const char *path, const char *seconds)
 /* ---- processes -------------------------------------------------------------- */
 
 /* Fork and exec argv with stdout and stderr into log (stdout into out
- * instead when out >= 0); in a cell's environment when cell is set
- * (ATOLL_CELL, for an MCP). */
+ * instead when out >= 0), ATOLL_SOCKET naming our atolld; in a cell's
+ * environment when cell is set (ATOLL_CELL, for an MCP). The child dies
+ * with us. */
 static pid_t spawn(char *const *argv, const char *log, const char *cell,
 		   int out)
 {
-	pid_t pid = fork();
+	char sock[128], cell_env[64];
+	const char *env[] = { sock, "ATOLL_CELL", NULL, NULL };
+	struct bproc_spawn sp = { .argv = argv, .log = log, .out_fd = out,
+				  .env = env };
 
-	if (pid < 0)
-		bench_die("fork: %s.", strerror(errno));
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-			      0644);
-
-		if (fd >= 0) {
-			dup2(out >= 0 ? out : fd, 1);
-			dup2(fd, 2);
-		}
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		setenv(PROTO_SOCKET_ENV, g.sock, 1);
-		if (cell)
-			setenv("ATOLL_CELL", cell, 1);
-		else
-			unsetenv("ATOLL_CELL");
-		execv(argv[0], argv);
-		_exit(127);
+	snprintf(sock, sizeof(sock), "%s=%s", PROTO_SOCKET_ENV, g.sock);
+	if (cell) {
+		snprintf(cell_env, sizeof(cell_env), "ATOLL_CELL=%s", cell);
+		env[2] = cell_env;
 	}
-	return pid;
+	return bproc_spawn(&sp);
 }
 
 /* Wait up to ms for pid; its status, or -1 if it still runs. */
 static int wait_ms(pid_t pid, int ms)
 {
-	for (int t = 0;; t += 10) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
+	int st = bproc_wait_until(pid, bproc_now_s() + ms / 1e3, NULL);
 
-		if (r == pid || (r < 0 && errno == ECHILD))
-			return r == pid ? st : 0;
-		if (t >= ms)
-			return -1;
-		sleep_ms(10);
-	}
+	return st == -ETIMEDOUT ? -1 : st < 0 ? 0 : st;
 }
 
 /* Signal pid, then SIGKILL after ms. A frozen process dies only once
@@ -334,65 +290,27 @@ static int wait_ms(pid_t pid, int ms)
  * forever: it gives up after STOP_WAIT_MS more. */
 static void stop(pid_t *pid, int sig, int ms)
 {
-	if (*pid <= 0)
-		return;
-	kill(*pid, sig);
-	if (wait_ms(*pid, ms) == -1) {
-		kill(*pid, SIGKILL);
-		wait_ms(*pid, STOP_WAIT_MS);
-	}
-	*pid = 0;
+	bproc_stop(pid, sig, ms / 1e3, STOP_WAIT_MS / 1e3);
 }
 
 /* ---- atolld ------------------------------------------------------------------ */
-
-static int sock_connect(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", g.sock);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		return -1;
-	}
-	/* An atolld that stops answering ends the run, not hangs it. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO,
-		   &(struct timeval){ .tv_sec = CTL_TIMEOUT_S },
-		   sizeof(struct timeval));
-	return fd;
-}
 
 /* One request line, its reply parsed; NULL with why in err. */
 static struct json_doc *ctl_try(const char *req, char *err, size_t errlen)
 {
 	static char reply[1 << 20];
-	size_t len = 0, n = strlen(req);
-	struct json_doc *d;
+	int len = bproc_ctl_line(g.fd, req, reply, sizeof(reply));
 
-	if (g.fd < 0 || send(g.fd, req, n, MSG_NOSIGNAL) != (ssize_t)n ||
-	    send(g.fd, "\n", 1, MSG_NOSIGNAL) != 1) {
-		snprintf(err, errlen, "cannot send to atolld");
+	if (len == -ETIMEDOUT) {
+		snprintf(err, errlen, "no reply from atolld within "
+			 STR(CTL_TIMEOUT_S) " s");
 		return NULL;
 	}
-	while (len == 0 || reply[len - 1] != '\n') {
-		ssize_t r = recv(g.fd, reply + len, sizeof(reply) - 1 - len, 0);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0 || len + (size_t)r >= sizeof(reply) - 1) {
-			snprintf(err, errlen, "no reply from atolld%s",
-				 r < 0 && errno == EAGAIN ?
-				 " within " STR(CTL_TIMEOUT_S) " s" : "");
-			return NULL;
-		}
-		len += (size_t)r;
+	if (len < 0) {
+		snprintf(err, errlen, "%.200s", reply);
+		return NULL;
 	}
-	reply[len] = '\0';
-	d = json_parse(reply, len, err, errlen);
-	return d;
+	return json_parse(reply, (size_t)len, err, errlen);
 }
 
 static bool reply_ok(const struct json_doc *d)
@@ -431,29 +349,25 @@ static struct json_doc *ctl(const char *fmt, ...)
 
 static void atolld_start(void)
 {
-	char cpus[32], log[128];
-	char *argv[] = { (char *)g.atolld, (char *)"--foreground",
-			 (char *)"--state-dir", g.state, (char *)"--socket",
-			 g.sock, (char *)"--cpus", cpus, (char *)"--name",
-			 g.name, (char *)"--no-irq", (char *)"--grace-ms",
-			 (char *)"200", NULL };
+	char cpus[32], log[128], sock[128];
+	const char *env[] = { sock, "ATOLL_CELL", NULL };
+	struct bproc_atolld a = { .exe = g.atolld, .state = g.state,
+				  .sock = g.sock, .cpus = cpus,
+				  .name = g.name, .grace_ms = 200, .log = log,
+				  .env = env, .ctl_timeout_s = CTL_TIMEOUT_S };
 	struct json_doc *d;
 	const struct json *roots;
 
 	snprintf(cpus, sizeof(cpus), "%d,%d", g.cpu_a, g.cpu_b);
+	snprintf(sock, sizeof(sock), "%s=%s", PROTO_SOCKET_ENV, g.sock);
 	log_path(log, sizeof(log), "atolld");
-	g.atolld_pid = spawn(argv, log, NULL, -1);
-	for (int i = 0; (g.fd = sock_connect()) < 0; i++) {
-		if (wait_ms(g.atolld_pid, 0) != -1) {
-			g.atolld_pid = 0;
-			bench_die("atolld (%s) exited at start; see %s.",
-				  g.atolld, log);
-		}
-		if (i == 500)
-			bench_die("atolld did not open %s within 5 s; see %s.",
-				  g.sock, log);
-		sleep_ms(10);
-	}
+	g.fd = bproc_atolld_start(&a, &g.atolld_pid, NULL);
+	if (g.fd == -ECHILD)
+		bench_die("atolld (%s) exited at start; see %s.", g.atolld,
+			  log);
+	if (g.fd < 0)
+		bench_die("atolld did not open %s within 5 s; see %s.", g.sock,
+			  log);
 	d = ctl("{\"op\":\"status\"}");
 	roots = json_get(json_root(d), "cgroup_roots");
 	for (size_t i = 0; roots && roots->type == JSON_ARR &&
@@ -549,13 +463,13 @@ static void kv_start(void)
 		if (i == 1000)
 			bench_die("%s printed no \"listening on\" within 10 s; "
 				  "see %s.", g.kv, log);
-		sleep_ms(10);
+		bproc_sleep_ms(10);
 	}
 	for (int i = 0; kv_mcps() < 1; i++) {
 		if (i == 250)
 			bench_die("atoll-kv listens but did not register with "
 				  "atolld as an MCP within 5 s; see %s.", log);
-		sleep_ms(20);
+		bproc_sleep_ms(20);
 	}
 }
 
@@ -646,11 +560,11 @@ static void sample(struct run *r)
 /* Sample every SAMPLE_MS for ms. */
 static void sample_for(struct run *r, int ms)
 {
-	uint64_t end = mono_ns() + (uint64_t)ms * 1000000ull;
+	uint64_t end = bproc_now_ns() + (uint64_t)ms * 1000000ull;
 
-	while (mono_ns() < end) {
+	while (bproc_now_ns() < end) {
 		sample(r);
-		sleep_ms(SAMPLE_MS);
+		bproc_sleep_ms(SAMPLE_MS);
 	}
 }
 
@@ -879,7 +793,7 @@ static double capacity_both_cores(void)
  * starts then). */
 static void phases_begin(enum setup su)
 {
-	g.origin_ns = mono_ns();
+	g.origin_ns = bproc_now_ns();
 	g.moves_base = moves_total();
 	g.last_window = 0;
 	batch_start();
@@ -905,15 +819,16 @@ static void phases_run(enum setup su, struct run *r)
 	snprintf(rates, sizeof(rates), "%.0f,%.0f,%.0f,%.0f", g.rate[LOW1],
 		 g.rate[LOW1], g.rate[HIGH], g.rate[LOW2]);
 	g.lg_pid = loadgen_start(rates, g.phase_s, false, &out);
-	deadline = mono_ns() + (uint64_t)loadgen_limit_ms(NPHASES + 1,
-							  g.phase_s) * 1000000ull;
+	deadline = bproc_now_ns() +
+		   (uint64_t)loadgen_limit_ms(NPHASES + 1, g.phase_s) *
+		   1000000ull;
 	for (bool done = false; !done;) {
 		int rows;
 
 		/* Exited first, read second: then every row is read. */
 		done = waitpid(g.lg_pid, &st, WNOHANG) == g.lg_pid;
 		for (rows = step_rows(out); rows > 0; rows--, ended++) {
-			double t = ended ? since_origin(mono_ns()) : 0;
+			double t = ended ? since_origin(bproc_now_ns()) : 0;
 
 			if (!ended)
 				phases_begin(su);
@@ -925,13 +840,13 @@ static void phases_run(enum setup su, struct run *r)
 		if (done)
 			break;
 		st = -1;
-		if (mono_ns() >= deadline)
+		if (bproc_now_ns() >= deadline)
 			break;
-		if (ended && mono_ns() >= next) {
+		if (ended && bproc_now_ns() >= next) {
 			sample(r);
-			next = mono_ns() + SAMPLE_MS * 1000000ull;
+			next = bproc_now_ns() + SAMPLE_MS * 1000000ull;
 		}
-		sleep_ms(5);
+		bproc_sleep_ms(5);
 	}
 	close(out);
 	loadgen_results(st, res, NPHASES + 1);
@@ -952,7 +867,7 @@ static void run_setup(enum setup su, struct run *r, bool calibrate)
 		for (int p = 0; p < NPHASES; p++)
 			g.rate[p] = fmax(1000, round(phase_share[p] *
 						     r->capacity / 100) * 100);
-	sleep_ms(g.recover_ms);
+	bproc_sleep_ms(g.recover_ms);
 	phases_run(su, r);
 	sample_for(r, 1000);
 	collect_moves(r);
@@ -1387,63 +1302,10 @@ static int plot(void)
 
 /* ---- cleanup ------------------------------------------------------------------ */
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
+/* At exit (sig 0) and on a fatal signal. */
+static void cleanup(int sig)
 {
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-/* Thaw, empty and remove what a failure left under our cgroup roots
- * (their names carry our instance name). */
-static void purge_root(const char *root)
-{
-	static const char *const thaw[][2] = {
-		{ "freezer.state", "THAWED" }, { "cgroup.freeze", "0" } };
-	char p[PATH_MAX + 64];
-
-	for (size_t i = 0; i < ARRAY_SIZE(thaw); i++) {
-		int fd;
-
-		snprintf(p, sizeof(p), "%s/batch/%s", root, thaw[i][0]);
-		fd = open(p, O_WRONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			(void)!write(fd, thaw[i][1], strlen(thaw[i][1]));
-			close(fd);
-		}
-	}
-	for (int round = 0; round < 50; round++) {
-		static const char *const cells[] = { "kv", "batch" };
-		bool any = false;
-
-		for (size_t c = 0; c < ARRAY_SIZE(cells); c++) {
-			char line[64];
-			FILE *f;
-
-			snprintf(p, sizeof(p), "%s/%s/cgroup.procs", root,
-				 cells[c]);
-			f = fopen(p, "re");
-			while (f && fgets(line, sizeof(line), f)) {
-				any = true;
-				kill(atoi(line), SIGKILL);
-			}
-			if (f)
-				fclose(f);
-			snprintf(p, sizeof(p), "%s/%s", root, cells[c]);
-			rmdir(p);
-		}
-		if (!any)
-			break;
-		sleep_ms(20);
-	}
-	rmdir(root);
-}
-
-static void cleanup(void)
-{
+	(void)sig;
 	stop(&g.lg_pid, SIGKILL, 1000);
 	if (g.atolld_pid > 0) {
 		cells_destroy();
@@ -1455,18 +1317,11 @@ static void cleanup(void)
 		close(g.fd);
 	g.fd = -1;
 	for (int i = 0; i < g.nroots; i++)
-		purge_root(g.roots[i]);
+		bproc_purge_cgroup(g.roots[i]);
 	g.nroots = 0;
 	if (g.dir[0])
-		nftw(g.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bproc_rm_tree(g.dir);
 	g.dir[0] = '\0';
-}
-
-static void on_signal(int sig)
-{
-	cleanup();
-	signal(sig, SIG_DFL);
-	raise(sig);
 }
 
 /* ---- main ----------------------------------------------------------------------- */
@@ -1477,10 +1332,10 @@ static void check_environment(void)
 		bench_skip("elastic needs root (cgroups, the freezer, SCHED_FIFO)");
 	if (bench_two_cpus(&g.cpu_a, &g.cpu_b))
 		bench_skip("elastic needs two cpus in the affinity mask");
-	g.atolld = find_prog("ATOLL_ATOLLD", ATOLL_ATOLLD_PATH);
-	g.atoll = find_prog("ATOLL_CLI", ATOLL_CLI_PATH);
-	g.kv = find_prog("ATOLL_KV", ATOLL_KV_PATH);
-	g.loadgen = find_prog("LOADGEN", LOADGEN_PATH);
+	g.atolld = bproc_find("ATOLL_ATOLLD", ATOLL_ATOLLD_PATH);
+	g.atoll = bproc_find("ATOLL_CLI", ATOLL_CLI_PATH);
+	g.kv = bproc_find("ATOLL_KV", ATOLL_KV_PATH);
+	g.loadgen = bproc_find("LOADGEN", LOADGEN_PATH);
 	if (!g.atolld || !g.atoll || !g.kv || !g.loadgen)
 		bench_die("a program is missing: atolld %s, atoll %s, atoll-kv "
 			  "%s, loadgen %s (build them, or name them with "
@@ -1520,10 +1375,8 @@ int main(int argc, char **argv)
 	snprintf(g.sock, sizeof(g.sock), "%s/sock", g.dir);
 	snprintf(g.state, sizeof(g.state), "%s/state", g.dir);
 	snprintf(g.name, sizeof(g.name), "elastic%d", (int)getpid());
-	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGALRM, on_signal);
+	bproc_cleanup_on(cleanup, (const int[]){ SIGINT, SIGTERM, SIGALRM },
+			 3);
 	alarm((unsigned)(runs * NSETUPS * (3 * g.phase_s + 60) + 60));
 	rep = bench_report_open("elastic");
 	if (!rep)

@@ -62,7 +62,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -71,8 +70,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -81,6 +78,7 @@
 #include <atoll/compiler.h>
 
 #include "benchlib.h"
+#include "benchproc.h"
 #include "json.h"
 
 #define MAX_RUNS 16
@@ -151,148 +149,22 @@ static struct step grid[NSRV][MAX_GRID][MAX_RUNS];
 
 /* ---- processes -------------------------------------------------------- */
 
-static bool executable(const char *p)
-{
-	return p && *p && access(p, X_OK) == 0;
-}
-
 /* fork + exec argv on `cpu`, at SCHED_FIFO priority fifo (0: the normal
- * policy), stdout and stderr to out (NULL: /dev/null). The child dies
- * with us. */
+ * policy), stdout and stderr to out (NULL: /dev/null), truncated. The
+ * child dies with us. */
 static pid_t spawn(const char *const argv[], int cpu, int fifo,
 		   const char *out)
 {
-	pid_t pid = fork();
+	cpu_set_t set;
+	/* exec's prototype predates const; it does not write. */
+	struct bproc_spawn sp = { .argv = (char *const *)argv, .log = out,
+				  .log_trunc = true, .cpus = &set,
+				  .fifo = fifo };
 
-	if (pid < 0)
-		bench_die("fork: %s.", strerror(errno));
-	if (pid == 0) {
-		cpu_set_t set;
-		int fd = open(out ? out : "/dev/null",
-			      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set))
-			_exit(126);
-		if (fifo) {
-			struct sched_param sp = { .sched_priority = fifo };
-
-			if (sched_setscheduler(0, SCHED_FIFO, &sp))
-				_exit(126);
-		}
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		/* execv's prototype predates const; it does not write. */
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return bproc_spawn(&sp);
 }
-
-/* Wait for pid; its exit status, or 128 + signal. */
-static int reap(pid_t pid)
-{
-	int st;
-
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* reap(), but kill pid if it has not exited after `secs` seconds (a
- * tool that hangs must not hang the benchmark). */
-static int reap_within(pid_t pid, int secs)
-{
-	int st;
-
-	for (int i = 0; i < secs * 100; i++) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) :
-			       128 + WTERMSIG(st);
-		if (r < 0 && errno != EINTR)
-			return -1;
-		sleep_ms(10);
-	}
-	fprintf(stderr, "bench: a child (pid %d) ran over %d s; killed.\n",
-		(int)pid, secs);
-	kill(pid, SIGKILL);
-	return reap(pid);
-}
-
-/* The last lines of a log file, on stderr. */
-static void show_log(const char *path)
-{
-	char buf[2048];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	off_t size;
-	ssize_t n;
-
-	if (fd < 0)
-		return;
-	size = lseek(fd, 0, SEEK_END);
-	lseek(fd, size > (off_t)sizeof(buf) - 1 ?
-	      size - (off_t)sizeof(buf) + 1 : 0, SEEK_SET);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n > 0) {
-		buf[n] = '\0';
-		fprintf(stderr, "--- %s ---\n%s%s", path, buf,
-			buf[n - 1] == '\n' ? "" : "\n");
-	}
-}
-
-static uint16_t free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	uint16_t port;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    getsockname(fd, (struct sockaddr *)&a, &len))
-		bench_die("cannot find a free port: %s.", strerror(errno));
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool port_open(uint16_t port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = fd >= 0 && !connect(fd, (struct sockaddr *)&a, sizeof(a));
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 
 /* An argument vector built up: each argument formatted into one buffer. */
 struct args {
@@ -327,7 +199,11 @@ static void server_start(struct server *s)
 {
 	struct args a = { .n = 0 };
 
-	s->port = free_port();
+	int r = bproc_free_port();
+
+	if (r < 0)
+		bench_die("cannot find a free port: %s.", strerror(-r));
+	s->port = (uint16_t)r;
 	arg(&a, "%s", s->path);
 	arg(&a, "-p");
 	arg(&a, "%u", s->port);
@@ -348,20 +224,15 @@ static void server_start(struct server *s)
 		}
 	}
 	s->pid = spawn(a.v, g.srv_cpu, 0, s->log);
-	for (int i = 0; i < 500; i++) {
-		int st;
-
-		if (port_open(s->port))
-			return;
-		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-			s->pid = 0;
-			show_log(s->log);
-			bench_die("%s (%s) exited at start.", s->label,
-				  s->path);
-		}
-		sleep_ms(10);
+	r = bproc_wait_port(s->port, s->pid, 5);
+	if (!r)
+		return;
+	if (r == -ECHILD) {
+		s->pid = 0;
+		bproc_show_log(s->log);
+		bench_die("%s (%s) exited at start.", s->label, s->path);
 	}
-	show_log(s->log);
+	bproc_show_log(s->log);
 	bench_die("%s (%s) is not listening on port %u after 5 s.", s->label,
 		  s->path, s->port);
 }
@@ -371,17 +242,7 @@ static void server_stop(struct server *s)
 	if (s->pid <= 0)
 		return;
 	kill(s->pid, SIGCONT);
-	kill(s->pid, SIGTERM);
-	for (int i = 0; i < 200; i++) {
-		if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
-			s->pid = 0;
-			return;
-		}
-		sleep_ms(10);
-	}
-	kill(s->pid, SIGKILL);
-	waitpid(s->pid, NULL, 0);
-	s->pid = 0;
+	bproc_stop(&s->pid, SIGTERM, 2, -1);
 }
 
 /* Only the server measured may run. */
@@ -416,10 +277,12 @@ static uint64_t proc_cpu_ns(pid_t pid)
 	return (ut + st) * (1000000000ull / (unsigned long long)hz);
 }
 
-static void cleanup(void)
+/* At exit (sig 0) and on a fatal signal. */
+static void cleanup(int sig)
 {
 	char path[128];
 
+	(void)sig;
 	for (int k = 0; k < NSRV; k++)
 		server_stop(&g.srv[k]);
 	if (!g.tmp[0])
@@ -435,13 +298,6 @@ static void cleanup(void)
 	snprintf(path, sizeof(path), "%s/curves.json", g.tmp);
 	unlink(path);
 	rmdir(g.tmp);
-}
-
-static void on_signal(int sig)
-{
-	cleanup();
-	signal(sig, SIG_DFL);
-	raise(sig);
 }
 
 /* ---- loadgen ---------------------------------------------------------- */
@@ -542,12 +398,12 @@ static struct step loadgen_run(int k, double rate, bool preload, int depth)
 		arg(&a, "--fifo=%d", FIFO_PRIO);
 	server_focus(k);
 	cpu0 = proc_cpu_ns(s->pid);
-	t0 = mono_ns();
-	rc = reap(spawn(a.v, g.gen_cpu, 0, log));
+	t0 = bproc_now_ns();
+	rc = bproc_reap(spawn(a.v, g.gen_cpu, 0, log));
 	cpu1 = proc_cpu_ns(s->pid);
-	t0 = mono_ns() - t0;
+	t0 = bproc_now_ns() - t0;
 	if (rc) {
-		show_log(log);
+		bproc_show_log(log);
 		bench_die("loadgen against %s at %.0f req/s failed (exit %d).",
 			  s->label, rate, rc);
 	}
@@ -705,7 +561,8 @@ static double memcaslap(int k)
 	server_focus(k);
 	/* Normal priority: memcaslap's threads spin, and at SCHED_FIFO on
 	 * one cpu its timer thread never ran, so it never stopped. */
-	rc = reap_within(spawn(argv, g.gen_cpu, 0, log), g.caslap_s + 30);
+	rc = bproc_reap_within(spawn(argv, g.gen_cpu, 0, log),
+			       g.caslap_s + 30);
 	f = fopen(log, "re");
 	while (f && fgets(line, sizeof(line), f)) {
 		const char *p = strstr(line, "TPS: ");
@@ -716,7 +573,7 @@ static double memcaslap(int k)
 	if (f)
 		fclose(f);
 	if (rc || tps <= 0) {
-		show_log(log);
+		bproc_show_log(log);
 		fprintf(stderr, "bench: memcaslap against %s gave no figure "
 			"(exit %d).\n", g.srv[k].label, rc);
 	}
@@ -856,7 +713,7 @@ static void plot(int runs)
 	FILE *f;
 	int rc;
 
-	if (!executable("/usr/bin/python3") || !g.plot[0] ||
+	if (!bproc_executable("/usr/bin/python3") || !g.plot[0] ||
 	    access(g.plot, R_OK)) {
 		fprintf(stderr, "bench: no plot (needs /usr/bin/python3 and "
 			"the plot script '%s').\n", g.plot);
@@ -880,7 +737,7 @@ static void plot(int runs)
 		const char *argv[] = { "/usr/bin/python3", g.plot, data, png,
 				       NULL };
 
-		rc = reap(spawn(argv, g.gen_cpu, 0, NULL));
+		rc = bproc_reap(spawn(argv, g.gen_cpu, 0, NULL));
 	}
 	if (rc)
 		fprintf(stderr, "bench: the plot script failed (exit %d; is "
@@ -900,11 +757,11 @@ static void setup(void)
 	g.loadgen = bench_tool("LOADGEN", LOADGEN_PATH);
 	g.memcaslap = bench_tool("MEMCASLAP", "/usr/bin/memcaslap");
 	g.plot = bench_tool("LOADGEN_PLOT", LOADGEN_PLOT_PATH);
-	if (!executable(kv))
+	if (!bproc_executable(kv))
 		bench_skip("atoll-kv not found at '%s' (build apps/kv, or set "
 			   "ATOLL_KV=/usr/bin/memcached to try the method on "
 			   "memcached against itself).", kv);
-	if (!executable(mc) || !executable(g.loadgen))
+	if (!bproc_executable(mc) || !bproc_executable(g.loadgen))
 		bench_skip("needs memcached ('%s') and loadgen ('%s'); "
 			   "scripts/deps.sh installs memcached.", mc,
 			   g.loadgen);
@@ -936,9 +793,7 @@ static void setup(void)
 	for (int k = 0; k < NSRV; k++)
 		snprintf(g.srv[k].log, sizeof(g.srv[k].log), "%s/server%d.log",
 			 g.tmp, k);
-	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	bproc_cleanup_on(cleanup, (const int[]){ SIGINT, SIGTERM }, 2);
 	/* This program only waits: keep it off the servers' cpu. */
 	bench_pin_cpu(g.gen_cpu);
 	g.warmup_s = bench_pick(0.5, 0.1);
@@ -1060,7 +915,7 @@ static void one_run(int r)
 		res.cap[k][r] = c[k];
 		res.cap_plain[k][r] = plain_cap(k, r);
 	}
-	if (executable(g.memcaslap) && (r == 0 || !bench_quick())) {
+	if (bproc_executable(g.memcaslap) && (r == 0 || !bench_quick())) {
 		for (int j = 0; j < NSRV; j++) {
 			int k = (r + j) % 2;
 
