@@ -29,30 +29,13 @@ struct fake_window {
 	uint64_t value_ns, count;
 };
 
-static struct super sup;
 static struct fake_window fake[CELLS_MAX];
-static int moves_done;
 
 int cell_reserved(const struct cell *c)
 {
 	int n = CPU_COUNT(&c->cpus);
 
 	return c->provision > n ? c->provision : n;
-}
-
-int cell_move_core(struct super *s, struct cell *from, struct cell *to,
-		   int cpu, char *msg)
-{
-	(void)s;
-	(void)msg;
-	CHECK(!from || CPU_ISSET(cpu, &from->cpus));
-	CHECK(!to || !CPU_ISSET(cpu, &to->cpus));
-	if (from)
-		CPU_CLR(cpu, &from->cpus);
-	if (to)
-		CPU_SET(cpu, &to->cpus);
-	moves_done++;
-	return 0;
 }
 
 static struct fake_window *fake_of(const char *cell)
@@ -131,26 +114,6 @@ static void tick_one(struct cell *c, int mcps, uint64_t value_ns,
 	window(c, mcps, value_ns, count);
 	latctl_tick(&sup);
 }
-
-static const char *cpus_of(const struct cell *c)
-{
-	static char buf[8][64];
-	static int k;
-	char *b = buf[k++ % 8];
-
-	cpulist_format(&c->cpus, b, 64);
-	return b;
-}
-
-#define CHECK_CPUS(c, want)                                                 \
-	do {                                                                \
-		if (strcmp(cpus_of(c), (want))) {                           \
-			fprintf(stderr, "FAIL %s:%d: cell %s holds cpus %s, want %s (%s)\n", \
-				__FILE__, __LINE__, (c)->name, cpus_of(c),  \
-				(want), (c)->win.reason);                   \
-			exit(TEST_FAIL);                                    \
-		}                                                           \
-	} while (0)
 
 static void check_free_first(void)
 {

@@ -27,8 +27,7 @@
 
 /* ---- stand-ins for the rest of atolld ---- */
 
-static struct super sup;
-static int moves_done, journal_writes;
+static int journal_writes;
 
 int cell_reserved(const struct cell *c)
 {
@@ -58,23 +57,6 @@ int journal_write(struct super *s, char *msg)
 	return 0;
 }
 
-int cell_move_core(struct super *s, struct cell *from, struct cell *to,
-		   int cpu, char *msg)
-{
-	(void)s;
-	(void)msg;
-	CHECK(!from || CPU_ISSET(cpu, &from->cpus));
-	CHECK(!to || !CPU_ISSET(cpu, &to->cpus));
-	for (int i = 0; !from && i < sup.ncells; i++)
-		CHECK(!CPU_ISSET(cpu, &sup.cells[i]->cpus));
-	if (from)
-		CPU_CLR(cpu, &from->cpus);
-	if (to)
-		CPU_SET(cpu, &to->cpus);
-	moves_done++;
-	return 0;
-}
-
 /* ---- the simulated node ---- */
 
 #define GIB (1ull << 30)
@@ -93,26 +75,6 @@ static struct cell *add(const char *name, const char *cpus, int prov,
 	sup.cells[sup.ncells++] = c;
 	return c;
 }
-
-static const char *cpus_of(const struct cell *c)
-{
-	static char buf[8][64];
-	static int k;
-	char *b = buf[k++ % 8];
-
-	cpulist_format(&c->cpus, b, 64);
-	return b;
-}
-
-#define CHECK_CPUS(c, want)                                                 \
-	do {                                                                \
-		if (strcmp(cpus_of(c), (want))) {                           \
-			fprintf(stderr, "FAIL %s:%d: cell %s holds cpus %s, want %s\n", \
-				__FILE__, __LINE__, (c)->name, cpus_of(c),  \
-				(want));                                    \
-			exit(TEST_FAIL);                                    \
-		}                                                           \
-	} while (0)
 
 /* Loan k of c: cpu, owner, marks. */
 static void check_loan(const struct cell *c, int k, int cpu, const char *from,
