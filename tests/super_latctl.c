@@ -343,9 +343,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(json_get(kv, "borrowed")->len, 0);
 	json_free(d);
 	EXPECT_LINE(&k, "vcores 1", 5000);
-	for (int i = 0; i < 250 && mcp_allocated(&in, "kv") != 1; i++)
-		sleep_ms(20);
-	CHECK_EQ(mcp_allocated(&in, "kv"), 1);
+	CHECK(mcp_wait_allocated(&in, "kv", 1, 5000));
 	log_text(&in, text, sizeof(text));
 	CHECK(strstr(text, "below lt 1000000 ns: cpu 1 moved from kv to (free)") != NULL);
 	wait_action(&in, "none", "nothing borrowed to give back", 5000);

@@ -202,7 +202,7 @@ static void check_create_reclaims(struct inst *in)
 	CHECK_EQ(b.want, 2);                   /* still wants, nothing spare */
 	check_last_move(in, "reclaim", "b", "c", 0);
 	EXPECT_LINE(&k, "vcores 1", 5000);
-	CHECK_EQ(mcp_allocated(in, "b"), 1);
+	CHECK(mcp_wait_allocated(in, "b", 1, 5000));
 	mcp_reap(&k);
 	CHECK_EQ(cli(in, out, sizeof(out), (const char *const[]){ "top",
 		 "--once", "--interval", "0.1", NULL }), 0);
@@ -362,7 +362,7 @@ int main(int argc, char **argv)
 	CHECK(!strcmp(view(&in, "b").cpus, "1"));
 	check_last_move(&in, "reclaim", "b", "a", 0);
 	EXPECT_LINE(&k, "vcores 1", 5000);
-	CHECK_EQ(mcp_allocated(&in, "b"), 1);
+	CHECK(mcp_wait_allocated(&in, "b", 1, 5000));
 	mcp_reap(&k);
 	printf("the MCP's lent vcore is revoked\n");
 

@@ -124,6 +124,21 @@ static inline int mcp_allocated(struct inst *in, const char *cell)
 	return r;
 }
 
+/* Whether the cell's MCP holds `want` vcores (-1: no MCP) within ms:
+ * atolld completes a revocation (granted = 0) on its tick after the vcore
+ * parks, a moment after the MCP already counts one vcore less, and
+ * deregisters an MCP once it sees its connection close. */
+static inline bool mcp_wait_allocated(struct inst *in, const char *cell,
+				      int want, int ms)
+{
+	for (int waited = 0; mcp_allocated(in, cell) != want; waited += 20) {
+		if (waited >= ms)
+			return false;
+		sleep_ms(20);
+	}
+	return true;
+}
+
 static inline void mcp_reap(struct mcp_kid *k)
 {
 	kill(k->pid, SIGKILL);

@@ -27,7 +27,7 @@ int main(int argc, char **argv)
 	EXPECT_LINE(&k, "vcores 1", 5000);
 	EXPECT_LINE(&k, "hog progressing", 5000);
 	EXPECT_LINE(&k, "hog resumed on vcore 0", 5000);
-	CHECK_EQ(mcp_allocated(&in, "h"), 1);
+	CHECK(mcp_wait_allocated(&in, "h", 1, 5000));
 	snprintf(path, sizeof(path), "%s/atolld.log", in.dir);
 	f = fopen(path, "r");
 	CHECK(f != NULL);

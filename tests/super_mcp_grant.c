@@ -56,17 +56,13 @@ int main(int argc, char **argv)
 	/* shrink: the vcore on cpu 0 is revoked and gives its core back */
 	expect_ok(&in, "{\"op\":\"cell.resize\",\"name\":\"m\",\"cpus\":\"1\"}");
 	EXPECT_LINE(&k, "vcores 1", 5000);
-	for (int i = 0; i < 200 && mcp_allocated(&in, "m") != 1; i++)
-		sleep_ms(10);
-	CHECK_EQ(mcp_allocated(&in, "m"), 1);
+	CHECK(mcp_wait_allocated(&in, "m", 1, 5000));
 
 	/* grow again, then the MCP exits: deregistered, cores released */
 	expect_ok(&in, "{\"op\":\"cell.resize\",\"name\":\"m\",\"cores\":2}");
 	EXPECT_LINE(&k, "vcores 2", 5000);
 	mcp_reap(&k);
-	for (int i = 0; i < 200 && mcp_allocated(&in, "m") != -1; i++)
-		sleep_ms(10);
-	CHECK_EQ(mcp_allocated(&in, "m"), -1);
+	CHECK(mcp_wait_allocated(&in, "m", -1, 5000));
 
 	/* a new MCP gets both cores at once */
 	mcp_spawn(&in, "m", "busy", &k2);
