@@ -313,6 +313,12 @@ int bench_two_cpus(int *a, int *b)
 
 /* ---- background load ------------------------------------------------- */
 
+double bench_rusage_s(const struct rusage *ru)
+{
+	return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) +
+	       (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e6;
+}
+
 static struct bench_load load_now(void)
 {
 	struct bench_load l = { 0 };
@@ -339,8 +345,7 @@ static struct bench_load load_now(void)
 	/* The servers, generators and antagonists a benchmark runs are its
 	 * own load, not the machine's: count them once reaped. */
 	l.self_s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 +
-		   (double)(kids.ru_utime.tv_sec + kids.ru_stime.tv_sec) +
-		   (double)(kids.ru_utime.tv_usec + kids.ru_stime.tv_usec) / 1e6;
+		   bench_rusage_s(&kids);
 	l.ok = true;
 	return l;
 }

@@ -153,6 +153,11 @@ int bench_cpus(int *cpus, int max);
  * when fewer than two are allowed. */
 int bench_two_cpus(int *a, int *b);
 
+struct rusage;
+
+/* User + system time of ru, in seconds. */
+double bench_rusage_s(const struct rusage *ru);
+
 /* Run ours_stmt and peer_stmt, ours first when run r is even: the order
  * alternates, so warm-up or drift favours neither side. */
 #define BENCH_PAIR(r, ours_stmt, peer_stmt)                                \

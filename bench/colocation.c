@@ -677,10 +677,7 @@ static struct lg_result loadgen_run(double rate, double warmup_s,
 	g.lg_pid = spawn(&sp);
 	/* Preload, warm-up, window, at most 1 s of grace, and slack. */
 	st = bproc_wait_until(g.lg_pid, t0 + warmup_s + window_s + 30, &ru);
-	res.cpu_share = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) /
-			1e6;
-	res.cpu_share /= bproc_now_s() - t0;
+	res.cpu_share = bench_rusage_s(&ru) / (bproc_now_s() - t0);
 	if (st < 0)
 		bproc_kill_group(&g.lg_pid);
 	g.lg_pid = 0;

@@ -945,10 +945,7 @@ static struct cpu_mark cpu_mark(void)
 			total += (double)v[i];
 		m.total_s = total / hz;
 		m.busy_s = (total - (double)v[3] - (double)v[4]) / hz;
-		m.self_s = (double)ru.ru_utime.tv_sec +
-			   (double)ru.ru_utime.tv_usec / 1e6 +
-			   (double)ru.ru_stime.tv_sec +
-			   (double)ru.ru_stime.tv_usec / 1e6;
+		m.self_s = bench_rusage_s(&ru);
 		m.ok = true;
 	}
 	fclose(f);
